@@ -1,0 +1,408 @@
+//! Wires the application into commonware: simplex (threshold BLS, stable leader), marshal with
+//! inline verification, buffered broadcast for dissemination and a p2p resolver for backfill.
+
+use crate::{
+    application::{Application, Rules},
+    handle::Handle,
+    indexer::{self, FinalizationSource},
+    reporter::{self, BlockSource, CertificateReporter},
+    shared::Shared,
+};
+use commonware_broadcast::buffered;
+use commonware_consensus::{
+    marshal::{
+        self,
+        core::{Actor as MarshalActor, Mailbox as MarshalMailbox},
+        resolver::handler,
+        standard::{Inline, Standard},
+    },
+    simplex::{self, elector::RoundRobin, Engine as Consensus},
+    types::{Epoch, FixedEpocher, Height, TermLength, ViewDelta},
+    Reporters,
+};
+use commonware_cryptography::{certificate::ConstantProvider, sha256::Sha256, Digestible};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_resolver::TargetedResolver;
+use commonware_runtime::{
+    buffer::paged::{page_size, CacheRef},
+    spawn_cell, BufferPooler, Clock, ContextCell, Handle as TaskHandle, Metrics, Spawner, Storage,
+};
+use commonware_storage::archive::immutable;
+use commonware_utils::{NZUsize, NZU64};
+use futures::{future::try_join_all, FutureExt};
+use governor::clock::Clock as GClock;
+use ordo_types::{
+    consensus::{Finalization, Scheme},
+    Block, BlockLimits, Certificate, Digest, PublicKey,
+};
+use rand::{CryptoRng, Rng};
+use std::{
+    num::{NonZeroU32, NonZeroUsize},
+    sync::Arc,
+    time::Duration,
+};
+use tracing::{error, warn};
+
+/// Ordo runs one epoch until reconfiguration exists.
+pub const EPOCH: Epoch = Epoch::zero();
+const EPOCH_LENGTH: std::num::NonZeroU64 = NZU64!(u64::MAX);
+
+const PRUNABLE_ITEMS_PER_SECTION: std::num::NonZeroU64 = NZU64!(4_096);
+const IMMUTABLE_ITEMS_PER_SECTION: std::num::NonZeroU64 = NZU64!(262_144);
+const FREEZER_TABLE_RESIZE_FREQUENCY: u8 = 4;
+const FREEZER_TABLE_RESIZE_CHUNK_SIZE: u32 = 2u32.pow(16);
+const FREEZER_JOURNAL_TARGET_SIZE: u64 = 1024 * 1024 * 1024;
+const REPLAY_BUFFER: NonZeroUsize = NZUsize!(8 * 1024 * 1024);
+const WRITE_BUFFER: NonZeroUsize = NZUsize!(1024 * 1024);
+const PAGE_CACHE_PAGE_SIZE: std::num::NonZeroU16 = page_size(4_096);
+const PAGE_CACHE_CAPACITY: NonZeroUsize = NZUsize!(8_192);
+const MAX_REPAIR: NonZeroUsize = NZUsize!(20);
+const MAX_PENDING_ACKS: NonZeroUsize = NZUsize!(16);
+
+/// Consensus timing and sizing.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub leader_timeout: Duration,
+    pub certification_timeout: Duration,
+    pub timeout_retry: Duration,
+    pub fetch_timeout: Duration,
+    /// Views of history kept for voting and certificates.
+    pub activity_timeout: u64,
+    /// How long a stable leader may stall before it is replaced.
+    pub stall_timeout: Duration,
+    /// Consecutive views one leader keeps.
+    pub term_length: NonZeroU32,
+    /// Views a stable leader may run ahead of finalization (pipelining).
+    pub optimistic_views: u64,
+    pub mailbox_size: usize,
+    pub freezer_table_initial_size: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            leader_timeout: Duration::from_millis(1_000),
+            certification_timeout: Duration::from_millis(2_000),
+            timeout_retry: Duration::from_millis(2_500),
+            fetch_timeout: Duration::from_millis(1_000),
+            activity_timeout: 256,
+            stall_timeout: Duration::from_millis(1_000),
+            term_length: NonZeroU32::new(1_000).expect("non-zero"),
+            optimistic_views: 16,
+            mailbox_size: 16_384,
+            freezer_table_initial_size: 2u32.pow(16),
+        }
+    }
+}
+
+/// Everything the engine needs besides the network channels.
+pub struct Config<B, P> {
+    pub blocker: B,
+    pub provider: P,
+    pub me: PublicKey,
+    pub scheme: Scheme,
+    pub partition_prefix: String,
+    pub genesis: Block,
+    pub rules: Rules,
+    pub limits: BlockLimits,
+    pub timing: Timing,
+    pub handle: Handle,
+}
+
+type Marshaled<E> = Inline<E, Scheme, Application, Block, FixedEpocher>;
+type ConsensusReporter<E> = Reporters<
+    simplex::types::Activity<Scheme, Digest>,
+    CertificateReporter,
+    Marshaled<E>,
+>;
+type Elector = RoundRobin<Sha256>;
+
+/// A validator's consensus stack.
+pub struct Engine<E, B, P>
+where
+    E: BufferPooler + Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    B: Blocker<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+{
+    context: ContextCell<E>,
+    buffer: buffered::Engine<E, PublicKey, Block, P>,
+    buffer_mailbox: buffered::Mailbox<PublicKey, Block>,
+    marshal: MarshalActor<
+        E,
+        Standard<Block>,
+        ConstantProvider<Scheme, Epoch>,
+        immutable::Archive<E, Digest, Finalization>,
+        immutable::Archive<E, Digest, Block>,
+        FixedEpocher,
+        Sequential,
+    >,
+    marshal_mailbox: MarshalMailbox<Scheme, Standard<Block>>,
+    marshaled: Marshaled<E>,
+    consensus: Consensus<
+        E,
+        Scheme,
+        Elector,
+        B,
+        Digest,
+        Marshaled<E>,
+        Marshaled<E>,
+        ConsensusReporter<E>,
+        Sequential,
+    >,
+    shared: Arc<Shared>,
+    certificates: futures::channel::mpsc::UnboundedReceiver<Certificate>,
+}
+
+fn archive_config<C: Clone>(
+    prefix: &str,
+    name: &str,
+    initial: u32,
+    page_cache: &CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
+    immutable::Config {
+        metadata_partition: format!("{prefix}-{name}-metadata"),
+        freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
+        freezer_table_initial_size: initial,
+        freezer_table_resize_frequency: FREEZER_TABLE_RESIZE_FREQUENCY,
+        freezer_table_resize_chunk_size: FREEZER_TABLE_RESIZE_CHUNK_SIZE,
+        freezer_key_partition: format!("{prefix}-{name}-freezer-key"),
+        freezer_key_page_cache: page_cache.clone(),
+        freezer_key_write_buffer: WRITE_BUFFER,
+        freezer_value_partition: format!("{prefix}-{name}-freezer-value"),
+        freezer_value_write_buffer: WRITE_BUFFER,
+        freezer_value_target_size: FREEZER_JOURNAL_TARGET_SIZE,
+        freezer_value_compression: None,
+        ordinal_partition: format!("{prefix}-{name}-ordinal"),
+        ordinal_write_buffer: WRITE_BUFFER,
+        items_per_section: IMMUTABLE_ITEMS_PER_SECTION,
+        codec_config,
+        replay_buffer: REPLAY_BUFFER,
+    }
+}
+
+impl<E, B, P> Engine<E, B, P>
+where
+    E: BufferPooler + Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    B: Blocker<PublicKey = PublicKey>,
+    P: Provider<PublicKey = PublicKey>,
+{
+    pub async fn new(context: E, cfg: Config<B, P>) -> Self {
+        let mailbox_size = NonZeroUsize::new(cfg.timing.mailbox_size).expect("mailbox size > 0");
+        let prefix = cfg.partition_prefix.clone();
+        let (buffer, buffer_mailbox) = buffered::Engine::new(
+            context.child("buffer"),
+            buffered::Config {
+                public_key: cfg.me.clone(),
+                mailbox_size,
+                deque_size: (cfg.timing.optimistic_views as usize).max(64),
+                priority: true,
+                codec_config: cfg.limits,
+                peer_provider: cfg.provider,
+            },
+        );
+        let page_cache = CacheRef::from_pooler(&context, PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
+        let finalizations = immutable::Archive::init(
+            context.child("finalizations_by_height"),
+            archive_config(
+                &prefix,
+                "finalizations",
+                cfg.timing.freezer_table_initial_size,
+                &page_cache,
+                <Scheme as commonware_cryptography::certificate::Scheme>::certificate_codec_config_unbounded(),
+            ),
+        )
+        .await
+        .expect("failed to open the finalizations archive");
+        let blocks = immutable::Archive::init(
+            context.child("finalized_blocks"),
+            archive_config(
+                &prefix,
+                "blocks",
+                cfg.timing.freezer_table_initial_size,
+                &page_cache,
+                cfg.limits,
+            ),
+        )
+        .await
+        .expect("failed to open the blocks archive");
+
+        let epocher = FixedEpocher::new(EPOCH_LENGTH);
+        let genesis_digest = cfg.genesis.digest();
+        let (marshal, marshal_mailbox, _floor) = MarshalActor::init(
+            context.child("marshal"),
+            finalizations,
+            blocks,
+            marshal::Config {
+                provider: ConstantProvider::new(cfg.scheme.clone()),
+                epocher: epocher.clone(),
+                partition_prefix: prefix.clone(),
+                mailbox_size,
+                view_retention: ViewDelta::new(cfg.timing.activity_timeout.saturating_mul(10)),
+                start: marshal::Start::Genesis(cfg.genesis),
+                prunable_items_per_section: PRUNABLE_ITEMS_PER_SECTION,
+                replay_buffer: REPLAY_BUFFER,
+                key_write_buffer: WRITE_BUFFER,
+                value_write_buffer: WRITE_BUFFER,
+                block_codec_config: cfg.limits,
+                max_repair: MAX_REPAIR,
+                max_pending_acks: MAX_PENDING_ACKS,
+                page_cache: page_cache.clone(),
+                strategy: Sequential,
+            },
+        )
+        .await;
+
+        let indexed = cfg.handle.store.indexed_height().expect("failed to read the index");
+        let shared = Arc::new(Shared::new(cfg.handle, indexed));
+        let application = Application::new(cfg.rules, shared.clone());
+        let marshaled = Marshaled::new(
+            context.child("marshaled"),
+            application,
+            marshal_mailbox.clone(),
+            epocher,
+        );
+        let (certificate_reporter, certificates) = reporter::channel();
+        let reporter: ConsensusReporter<E> = (Some(certificate_reporter), Some(marshaled.clone())).into();
+
+        let timing = cfg.timing;
+        let elector = RoundRobin::default().with_term(
+            TermLength::new(timing.term_length),
+            timing.stall_timeout,
+            ViewDelta::new(timing.optimistic_views),
+        );
+        let consensus = Consensus::new(
+            context.child("consensus"),
+            simplex::Config {
+                epoch: EPOCH,
+                scheme: cfg.scheme,
+                automaton: marshaled.clone(),
+                relay: marshaled.clone(),
+                reporter,
+                track_historical_votes: false,
+                partition: format!("{prefix}-consensus"),
+                mailbox_size,
+                floor: simplex::Floor::Genesis(genesis_digest),
+                leader_timeout: timing.leader_timeout,
+                certification_timeout: timing.certification_timeout,
+                timeout_retry: timing.timeout_retry,
+                fetch_timeout: timing.fetch_timeout.try_into().expect("non-zero fetch timeout"),
+                fetch_retry_delay: Duration::from_millis(100),
+                view_retention: ViewDelta::new(timing.activity_timeout),
+                skip: simplex::SkipPolicy::Enabled {
+                    timeout: timing.timeout_retry + Duration::from_millis(50),
+                    budget: simplex::SkipBudget::Participants,
+                },
+                forward: simplex::ForwardPolicy::Disabled,
+                replay_buffer: REPLAY_BUFFER,
+                write_buffer: WRITE_BUFFER,
+                blocker: cfg.blocker,
+                page_cache,
+                elector,
+                strategy: Sequential,
+            },
+        );
+
+        Self {
+            context: ContextCell::new(context),
+            buffer,
+            buffer_mailbox,
+            marshal,
+            marshal_mailbox,
+            marshaled,
+            consensus,
+            shared,
+            certificates,
+        }
+    }
+
+    /// Starts every actor on the given channels (votes, certificates, resolver, broadcast, backfill).
+    pub fn start(
+        mut self,
+        votes: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        certificates: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        resolver: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        broadcast: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        backfill: (
+            handler::Receiver<Digest>,
+            impl TargetedResolver<Key = handler::Key<Digest>, Subscriber = handler::Annotation, PublicKey = PublicKey>,
+        ),
+    ) -> TaskHandle<()> {
+        spawn_cell!(
+            self.context,
+            self.run(votes, certificates, resolver, broadcast, backfill)
+        )
+    }
+
+    async fn run(
+        self,
+        votes: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        certificates: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        resolver: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        broadcast: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        backfill: (
+            handler::Receiver<Digest>,
+            impl TargetedResolver<Key = handler::Key<Digest>, Subscriber = handler::Annotation, PublicKey = PublicKey>,
+        ),
+    ) {
+        let context = self.context.into_present();
+        let buffer_handle = self.buffer.start(broadcast);
+
+        let (finalized_reporter, finalized) = indexer::channel();
+        let marshal_handle = self
+            .marshal
+            .start(finalized_reporter, self.buffer_mailbox, backfill);
+        let indexer_handle = context.child("indexer").spawn({
+            let shared = self.shared.clone();
+            let source = MarshalSource(self.marshal_mailbox.clone());
+            move |_| indexer::run(shared, source, finalized)
+        });
+        let reporter_handle = context.child("certificates").spawn({
+            let shared = self.shared.clone();
+            let source = MarshalSource(self.marshal_mailbox.clone());
+            let receiver = self.certificates;
+            move |_| reporter::run(shared, source, receiver)
+        });
+        // Start the application before consensus so replayed consensus events are handled.
+        let _ = &self.marshaled;
+        let consensus_handle = self.consensus.start(votes, certificates, resolver);
+
+        let handles = vec![
+            buffer_handle,
+            marshal_handle,
+            indexer_handle,
+            reporter_handle,
+            consensus_handle,
+        ];
+        if let Err(e) = try_join_all(handles).await {
+            error!(?e, "engine failed");
+        } else {
+            warn!("engine stopped");
+        }
+    }
+}
+
+/// Reads blocks and finalizations marshal already holds.
+#[derive(Clone)]
+struct MarshalSource(MarshalMailbox<Scheme, Standard<Block>>);
+
+impl BlockSource for MarshalSource {
+    fn fetch(&self, digest: Digest) -> futures::future::BoxFuture<'static, Option<Arc<Block>>> {
+        let mailbox = self.0.clone();
+        async move { mailbox.get_block(digest).await.map(|b| b.inner_shared()) }.boxed()
+    }
+}
+
+impl FinalizationSource for MarshalSource {
+    fn finalization(&self, height: u64) -> futures::future::BoxFuture<'static, Option<Certificate>> {
+        let mailbox = self.0.clone();
+        async move {
+            mailbox
+                .get_finalization(Height::new(height))
+                .await
+                .map(|f| Certificate::from(&f))
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,167 @@
+//! What the rest of the node (RPC, tests) sees of a running engine: the mempool, the durable
+//! index, the preconfirmations not yet final, and a stream of certified blocks.
+
+use ordo_mempool::Mempool;
+use ordo_store::Store;
+use ordo_types::{
+    merkle, Block, Certificate, Digest, Receipt, RollupBatch, RollupId, RollupSpec, TxHash,
+};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+};
+use tokio::sync::broadcast;
+
+/// A block and the certificate that certifies it.
+#[derive(Clone, Debug)]
+pub struct Certified {
+    pub block: Arc<Block>,
+    pub certificate: Certificate,
+}
+
+impl Certified {
+    /// Receipt of the transaction at `(batch position, index)`.
+    pub fn receipt(&self, position: usize, index: usize) -> Option<Receipt> {
+        let batch = self.block.batches.get(position)?;
+        let hashes = &self.block.tx_hashes()[position];
+        Some(Receipt {
+            tx_hash: *hashes.get(index)?,
+            rollup: batch.rollup,
+            forced: false,
+            tx_proof: merkle::Proof::build(hashes, index)?,
+            batch_proof: self.block.batch_proof(position)?,
+            header: self.block.header.clone(),
+            certificate: self.certificate.clone(),
+        })
+    }
+
+    /// The batch of `rollup` with its proof.
+    pub fn rollup_batch(&self, rollup: RollupId) -> Option<RollupBatch> {
+        let (position, batch) = self.block.batch(rollup)?;
+        Some(RollupBatch {
+            rollup,
+            txs: batch.txs.clone(),
+            forced: 0,
+            batch_proof: self.block.batch_proof(position)?,
+            header: self.block.header.clone(),
+            certificate: self.certificate.clone(),
+        })
+    }
+}
+
+/// Something consensus certified, in the order it happened.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A block was notarized (preconfirmed). Not yet final.
+    Notarized(Certified),
+    /// A block was finalized and durably indexed.
+    Finalized(Certified),
+}
+
+/// Where a transaction is in a certified block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    pub digest: Digest,
+    pub batch: usize,
+    pub index: usize,
+}
+
+/// Notarized blocks above the last indexed finalized height, and where their transactions are.
+#[derive(Default)]
+pub struct Preconfirmations {
+    pub(crate) blocks: HashMap<Digest, Certified>,
+    pub(crate) by_height: BTreeMap<u64, Vec<Digest>>,
+    pub(crate) txs: HashMap<TxHash, Position>,
+}
+
+impl Preconfirmations {
+    /// The receipt of a preconfirmed transaction, if any notarized block holds it.
+    pub fn receipt(&self, hash: &TxHash) -> Option<Receipt> {
+        let pos = self.txs.get(hash)?;
+        self.blocks.get(&pos.digest)?.receipt(pos.batch, pos.index)
+    }
+
+    /// The notarized block at `height`, if exactly one is known.
+    pub fn at_height(&self, height: u64) -> Option<&Certified> {
+        match self.by_height.get(&height)?.as_slice() {
+            [digest] => self.blocks.get(digest),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, certified: Certified) {
+        let digest = certified.block.digest();
+        if self.blocks.contains_key(&digest) {
+            return;
+        }
+        for (batch, hashes) in certified.block.tx_hashes().iter().enumerate() {
+            for (index, hash) in hashes.iter().enumerate() {
+                self.txs.insert(
+                    *hash,
+                    Position {
+                        digest,
+                        batch,
+                        index,
+                    },
+                );
+            }
+        }
+        self.by_height
+            .entry(certified.block.height())
+            .or_default()
+            .push(digest);
+        self.blocks.insert(digest, certified);
+    }
+
+    /// Forgets every block at or below `height` (now served from the durable index).
+    pub(crate) fn prune_through(&mut self, height: u64) {
+        let keep = self.by_height.split_off(&(height + 1));
+        let dropped = std::mem::replace(&mut self.by_height, keep);
+        for digest in dropped.into_values().flatten() {
+            if let Some(c) = self.blocks.remove(&digest) {
+                for hashes in c.block.tx_hashes() {
+                    for h in hashes {
+                        if self.txs.get(h).is_some_and(|p| p.digest == digest) {
+                            self.txs.remove(h);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Live view of the consensus engine, shared with the RPC server.
+#[derive(Clone)]
+pub struct Handle {
+    pub mempool: Mempool,
+    pub store: Store,
+    pub rollups: Arc<Vec<RollupSpec>>,
+    pub preconfirmations: Arc<RwLock<Preconfirmations>>,
+    pub events: broadcast::Sender<Event>,
+    pub status: Arc<RwLock<Status>>,
+}
+
+/// Heights and views a node reports in `ordo_status` and `/health`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Status {
+    pub notarized_height: u64,
+    pub notarized_view: u64,
+    pub finalized_height: u64,
+    pub finalized_view: u64,
+    /// Unix ms of the last finalized block indexed (0 before the first).
+    pub last_finalized_at_ms: u64,
+    pub peers: usize,
+}
+
+impl Handle {
+    /// Subscribe to certified blocks from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// The rollup's registration, if registered.
+    pub fn rollup(&self, id: RollupId) -> Option<&RollupSpec> {
+        self.rollups.iter().find(|r| r.id == id)
+    }
+}

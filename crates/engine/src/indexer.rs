@@ -1,0 +1,106 @@
+//! Indexes finalized blocks, in height order, before acknowledging them to marshal: a block
+//! marshal considers processed is always queryable, and its transactions have left the mempool.
+
+use crate::{
+    handle::{Certified, Event},
+    shared::Shared,
+};
+use commonware_actor::Feedback;
+use commonware_consensus::{marshal::Update, Reporter};
+use commonware_utils::Acknowledgement;
+use futures::{channel::mpsc, future::BoxFuture, StreamExt};
+use ordo_types::{Block, Certificate};
+use std::{sync::Arc, time::SystemTime};
+use tracing::{error, info};
+
+/// Marshal-side reporter: forwards finalized blocks to the indexing task.
+#[derive(Clone)]
+pub struct FinalizedReporter<A> {
+    sender: mpsc::UnboundedSender<(Arc<Block>, A)>,
+}
+
+impl<A: Acknowledgement> Reporter for FinalizedReporter<A> {
+    type Activity = Update<Block, A>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        let Update::Block(block, ack) = activity else {
+            return Feedback::Ok;
+        };
+        match self.sender.unbounded_send((block.inner_shared(), ack)) {
+            Ok(()) => Feedback::Ok,
+            Err(_) => Feedback::Closed,
+        }
+    }
+}
+
+pub(crate) fn channel<A>() -> (FinalizedReporter<A>, mpsc::UnboundedReceiver<(Arc<Block>, A)>) {
+    let (sender, receiver) = mpsc::unbounded();
+    (FinalizedReporter { sender }, receiver)
+}
+
+/// Where the finalization certificate of a height comes from (marshal's archive).
+pub(crate) trait FinalizationSource: Send + Sync + 'static {
+    fn finalization(&self, height: u64) -> BoxFuture<'static, Option<Certificate>>;
+}
+
+pub(crate) async fn run<A: Acknowledgement>(
+    shared: Arc<Shared>,
+    source: impl FinalizationSource,
+    mut blocks: mpsc::UnboundedReceiver<(Arc<Block>, A)>,
+) {
+    let store = shared.handle.store.clone();
+    while let Some((block, ack)) = blocks.next().await {
+        let height = block.height();
+        if shared.indexed_height().is_some_and(|h| height <= h) {
+            // Marshal re-delivers after a restart (at least once): already indexed.
+            ack.acknowledge();
+            continue;
+        }
+        // A finalized block that arrived by backfill may lack its own finalization locally;
+        // its notarization (still a valid certificate) is the fallback.
+        let certificate = match source.finalization(height).await {
+            Some(c) if c.payload == block.digest() => Some(c),
+            _ => shared
+                .handle
+                .preconfirmations
+                .read()
+                .expect("poisoned")
+                .blocks
+                .get(&block.digest())
+                .map(|c| c.certificate.clone()),
+        };
+        let Some(certificate) = certificate else {
+            error!(height, "finalized block without any certificate; not indexing");
+            ack.acknowledge();
+            continue;
+        };
+        if let Err(e) = store.index_finalized(&block, &certificate) {
+            // Without the index we must not acknowledge: marshal will redeliver.
+            error!(height, error = %e, "failed to index finalized block");
+            return;
+        }
+        let hashes: Vec<_> = block.tx_hashes().iter().flatten().copied().collect();
+        shared.mempool.remove_included(&hashes);
+        shared.set_indexed(height);
+        shared
+            .handle
+            .preconfirmations
+            .write()
+            .expect("poisoned")
+            .prune_through(height);
+        {
+            let mut status = shared.handle.status.write().expect("poisoned");
+            status.finalized_height = height;
+            status.finalized_view = status.finalized_view.max(certificate.view);
+            status.last_finalized_at_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+        }
+        if height % 100 == 0 {
+            info!(height, txs = block.tx_count(), "finalized");
+        }
+        shared.publish(Event::Finalized(Certified { block, certificate }));
+        ack.acknowledge();
+    }
+}

@@ -1,0 +1,20 @@
+//! The consensus application of an Ordo validator.
+//!
+//! [`Application`] decides what a leader proposes (fair per-rollup lanes from the mempool) and
+//! what every validator accepts (limits, well-formed transactions, no duplicates in the recent
+//! window, monotone time). [`Engine`] runs it under commonware simplex with threshold BLS
+//! certificates, marshal (inline verification, so a notarization is a sound preconfirmation),
+//! buffered broadcast and backfill. Finalized blocks are indexed before marshal is told they are
+//! processed; notarized ones become preconfirmations. [`Handle`] is what RPC sees.
+
+mod application;
+mod engine;
+mod handle;
+mod indexer;
+mod reporter;
+mod shared;
+
+pub use application::{Application, Invalid, Rules};
+pub use engine::{Config, Engine, Timing, EPOCH};
+pub use handle::{Certified, Event, Handle, Position, Preconfirmations, Status};
+pub use reporter::CertificateReporter;

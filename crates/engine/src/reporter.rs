@@ -1,0 +1,75 @@
+//! Turns consensus activity into preconfirmations: each notarization, matched with its block,
+//! becomes receipts that RPC serves and subscribers receive before finality.
+
+use crate::{
+    handle::Certified,
+    shared::Shared,
+};
+use commonware_actor::Feedback;
+use commonware_consensus::{simplex::types::Activity, Reporter};
+use futures::{channel::mpsc, StreamExt};
+use ordo_types::{consensus::Scheme, Block, Certificate, Digest};
+use std::sync::Arc;
+
+type ConsensusActivity = Activity<Scheme, Digest>;
+
+/// Consensus-side reporter: never blocks consensus, only forwards certificates.
+#[derive(Clone)]
+pub struct CertificateReporter {
+    sender: mpsc::UnboundedSender<Certificate>,
+}
+
+impl Reporter for CertificateReporter {
+    type Activity = ConsensusActivity;
+
+    fn report(&mut self, activity: ConsensusActivity) -> Feedback {
+        let certificate = match &activity {
+            Activity::Notarization(n) => Certificate::from(n),
+            Activity::Finalization(f) => Certificate::from(f),
+            _ => return Feedback::Ok,
+        };
+        match self.sender.unbounded_send(certificate) {
+            Ok(()) => Feedback::Ok,
+            Err(_) => Feedback::Closed,
+        }
+    }
+}
+
+/// Where a notarized block's contents come from when it is not in the recent cache.
+pub(crate) trait BlockSource: Send + Sync + 'static {
+    fn fetch(&self, digest: Digest) -> futures::future::BoxFuture<'static, Option<Arc<Block>>>;
+}
+
+pub(crate) fn channel() -> (CertificateReporter, mpsc::UnboundedReceiver<Certificate>) {
+    let (sender, receiver) = mpsc::unbounded();
+    (CertificateReporter { sender }, receiver)
+}
+
+/// Matches certificates with blocks and records them.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    source: impl BlockSource,
+    mut certificates: mpsc::UnboundedReceiver<Certificate>,
+) {
+    while let Some(certificate) = certificates.next().await {
+        match certificate.kind {
+            ordo_types::CertificateKind::Notarization => {
+                let block = match shared.recent(&certificate.payload) {
+                    Some(block) => Some(block),
+                    None => source.fetch(certificate.payload).await,
+                };
+                let Some(block) = block else {
+                    continue;
+                };
+                if shared.indexed_height().is_some_and(|h| block.height() <= h) {
+                    continue;
+                }
+                shared.preconfirm(Certified { block, certificate });
+            }
+            ordo_types::CertificateKind::Finalization => {
+                let mut status = shared.handle.status.write().expect("poisoned");
+                status.finalized_view = status.finalized_view.max(certificate.view);
+            }
+        }
+    }
+}

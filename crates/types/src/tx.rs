@@ -1,0 +1,79 @@
+use sha3::{Digest as _, Keccak256};
+
+/// keccak256 of a transaction's raw bytes (for EVM rollups: the usual transaction hash).
+pub type TxHash = [u8; 32];
+
+/// Hash of raw transaction bytes.
+pub fn tx_hash(raw: &[u8]) -> TxHash {
+    Keccak256::digest(raw).into()
+}
+
+/// Why a transaction is not acceptable for its rollup.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("empty transaction")]
+    Empty,
+    #[error("transaction is {size} bytes, the rollup's limit is {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("not a valid EIP-2718 transaction: {0}")]
+    Malformed(alloc::string::String),
+    #[error("transaction has trailing bytes after its EIP-2718 envelope")]
+    TrailingBytes,
+    #[error("bad signature: {0}")]
+    BadSignature(alloc::string::String),
+    #[error("transaction is for chain id {found}, this rollup is {expected}")]
+    WrongChain { expected: u64, found: u64 },
+    #[error("deposit transactions (type 0x7e) cannot be sequenced")]
+    Deposit,
+}
+
+#[cfg(feature = "evm")]
+mod evm {
+    use super::TxError;
+    use crate::{RollupKind, RollupSpec};
+    use alloc::string::ToString;
+    use alloy_consensus::{transaction::SignerRecoverable, Transaction, TxEnvelope};
+    use alloy_eips::eip2718::Decodable2718;
+
+    impl RollupSpec {
+        /// Checks one raw transaction against this rollup's rules. Deterministic: `verify` uses it.
+        pub fn check_tx(&self, raw: &[u8]) -> Result<(), TxError> {
+            if raw.is_empty() {
+                return Err(TxError::Empty);
+            }
+            if raw.len() > self.max_tx_bytes as usize {
+                return Err(TxError::TooLarge {
+                    size: raw.len(),
+                    limit: self.max_tx_bytes as usize,
+                });
+            }
+            match self.kind {
+                RollupKind::Opaque => Ok(()),
+                RollupKind::Evm => check_evm(self.id, raw),
+            }
+        }
+    }
+
+    fn check_evm(chain_id: u64, raw: &[u8]) -> Result<(), TxError> {
+        if raw[0] == 0x7e {
+            return Err(TxError::Deposit);
+        }
+        let mut buf = raw;
+        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| TxError::Malformed(e.to_string()))?;
+        if !buf.is_empty() {
+            return Err(TxError::TrailingBytes);
+        }
+        // Legacy pre-EIP-155 transactions carry no chain id; they are valid on any chain.
+        if let Some(found) = tx.chain_id() {
+            if found != chain_id {
+                return Err(TxError::WrongChain {
+                    expected: chain_id,
+                    found,
+                });
+            }
+        }
+        tx.recover_signer()
+            .map_err(|e| TxError::BadSignature(e.to_string()))?;
+        Ok(())
+    }
+}
