@@ -149,6 +149,8 @@ pub struct Status {
     pub notarized_view: u64,
     pub finalized_height: u64,
     pub finalized_view: u64,
+    /// ed25519 key (hex) of the leader of the newest notarized block.
+    pub notarized_leader: String,
     /// Unix ms of the last finalized block indexed (0 before the first).
     pub last_finalized_at_ms: u64,
     pub peers: usize,

@@ -260,7 +260,7 @@ impl Block {
     pub fn genesis(timestamp_ms: u64, l1: L1Ref, rollups: &[RollupId]) -> Self {
         let parent = Digest(Sha256::digest(b"ordo genesis").into());
         // A fixed, valid ed25519 point (the basepoint); genesis has no leader.
-        let leader = <PublicKey as ReadExt>::read(&mut &ED25519_BASEPOINT[..])
+        let leader = <PublicKey as ReadExt>::read(&mut commonware_codec::Copying(&ED25519_BASEPOINT))
             .expect("basepoint is a valid key");
         let header = Header {
             epoch: 0,

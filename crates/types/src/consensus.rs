@@ -46,7 +46,7 @@ impl CertifiableBlock for Block {
 fn certificate(
     kind: CertificateKind,
     proposal: &Proposal<Digest>,
-    signature: &<Scheme as commonware_cryptography::certificate::Scheme>::Certificate,
+    signature: &<Scheme as commonware_cryptography::certificate::Verifier>::Certificate,
 ) -> Certificate {
     let bytes = signature.encode();
     let mut sig = [0u8; 48];

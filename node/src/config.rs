@@ -1,0 +1,262 @@
+//! Validator configuration: one TOML file per validator, checked at start with errors that name
+//! the offending field.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use commonware_codec::{DecodeExt, Encode, ReadExt};
+use commonware_cryptography::{
+    bls12381::primitives::{group::Share, sharing::{ModeVersion, Sharing}, variant::MinSig},
+    ed25519, Signer,
+};
+use commonware_codec::Decode;
+use ordo_types::{BlockLimits, RollupId, RollupKind, RollupSpec};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    num::NonZeroU32,
+    path::{Path, PathBuf},
+};
+
+/// A validator's whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node: Node,
+    pub chain: Chain,
+    #[serde(default)]
+    pub consensus: Consensus,
+}
+
+/// This validator's identity, secrets, and where it listens.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    pub name: String,
+    pub data_dir: PathBuf,
+    /// ed25519 private key (hex, 32 bytes).
+    pub identity_key: String,
+    /// BLS threshold share (hex, commonware encoding).
+    pub bls_share: String,
+    pub p2p_listen: SocketAddr,
+    pub rpc_listen: SocketAddr,
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    #[serde(default)]
+    pub log_json: bool,
+    #[serde(default = "default_worker_threads")]
+    pub worker_threads: usize,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_worker_threads() -> usize {
+    2
+}
+
+/// What every validator of the network agrees on (genesis).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Chain {
+    pub genesis_time_ms: u64,
+    /// 96-byte BLS12-381 G2 group public key (hex): all anyone needs to check certificates.
+    pub group_key: String,
+    /// Public polynomial of the threshold sharing (hex), to check partial signatures.
+    pub polynomial: String,
+    pub validators: Vec<Validator>,
+    pub rollups: Vec<RollupSpec>,
+    pub max_block_bytes: usize,
+    pub dedup_window: u64,
+    pub clock_tolerance_ms: u64,
+    pub block_interval_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Validator {
+    /// ed25519 public key (hex).
+    pub public_key: String,
+    pub p2p_address: SocketAddr,
+    pub rpc_address: SocketAddr,
+}
+
+/// Consensus timing (defaults suit a LAN or loopback network).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Consensus {
+    pub leader_timeout_ms: u64,
+    pub certification_timeout_ms: u64,
+    pub timeout_retry_ms: u64,
+    pub fetch_timeout_ms: u64,
+    pub stall_timeout_ms: u64,
+    pub term_length: u32,
+    pub optimistic_views: u64,
+    pub activity_timeout: u64,
+    pub mempool_max_pending_txs: usize,
+    pub mempool_max_pending_bytes: usize,
+    pub mempool_ttl_secs: u64,
+}
+
+impl Default for Consensus {
+    fn default() -> Self {
+        Self {
+            leader_timeout_ms: 1_000,
+            certification_timeout_ms: 2_000,
+            timeout_retry_ms: 2_500,
+            fetch_timeout_ms: 1_000,
+            stall_timeout_ms: 1_000,
+            term_length: 1_000,
+            optimistic_views: 16,
+            activity_timeout: 256,
+            mempool_max_pending_txs: 200_000,
+            mempool_max_pending_bytes: 256 * 1024 * 1024,
+            mempool_ttl_secs: 600,
+        }
+    }
+}
+
+/// A configuration checked and decoded into what the node runs with.
+pub struct Loaded {
+    pub config: NodeConfig,
+    pub identity: ed25519::PrivateKey,
+    pub share: Share,
+    pub polynomial: Sharing<MinSig>,
+    pub validators: Vec<(ed25519::PublicKey, SocketAddr)>,
+}
+
+fn field<T>(name: &str, r: Result<T>) -> Result<T> {
+    r.with_context(|| format!("invalid `{name}`"))
+}
+
+fn hex_bytes(s: &str) -> Result<Vec<u8>> {
+    hex::decode(s.trim().trim_start_matches("0x")).map_err(|e| anyhow!("not hex: {e}"))
+}
+
+/// Decodes the threshold polynomial for `n` validators.
+pub fn decode_polynomial(s: &str, n: usize) -> Result<Sharing<MinSig>> {
+    let n = NonZeroU32::new(n as u32).ok_or_else(|| anyhow!("no validators"))?;
+    Sharing::<MinSig>::decode_cfg(hex_bytes(s)?, &(n, ModeVersion::v0()))
+        .map_err(|e| anyhow!("not a threshold polynomial for {n} validators: {e}"))
+}
+
+impl Chain {
+    pub fn limits(&self) -> BlockLimits {
+        BlockLimits {
+            max_rollups: self.rollups.len(),
+            max_txs_per_batch: self
+                .rollups
+                .iter()
+                .map(|r| r.max_txs_per_block as usize)
+                .max()
+                .unwrap_or(0),
+            max_tx_bytes: self
+                .rollups
+                .iter()
+                .map(|r| r.max_tx_bytes as usize)
+                .max()
+                .unwrap_or(0),
+        }
+    }
+
+    /// Rollup ids, sorted.
+    pub fn rollup_ids(&self) -> Vec<RollupId> {
+        self.rollups.iter().map(|r| r.id).collect()
+    }
+
+    /// Checks what does not depend on a particular validator.
+    pub fn validate(&self) -> Result<(Sharing<MinSig>, Vec<(ed25519::PublicKey, SocketAddr)>)> {
+        if self.validators.is_empty() {
+            bail!("invalid `chain.validators`: at least one validator is required");
+        }
+        let mut validators = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, v) in self.validators.iter().enumerate() {
+            let key = field(
+                &format!("chain.validators[{i}].public_key"),
+                hex_bytes(&v.public_key).and_then(|b| {
+                    ed25519::PublicKey::decode(b).map_err(|e| anyhow!("not an ed25519 key: {e}"))
+                }),
+            )?;
+            if !seen.insert(key.clone()) {
+                bail!("invalid `chain.validators[{i}].public_key`: duplicate validator");
+            }
+            validators.push((key, v.p2p_address));
+        }
+        let polynomial = field("chain.polynomial", decode_polynomial(&self.polynomial, validators.len()))?;
+        let group_key = field("chain.group_key", hex_bytes(&self.group_key))?;
+        if polynomial.public().encode().as_ref() != group_key.as_slice() {
+            bail!("invalid `chain.group_key`: does not match `chain.polynomial`");
+        }
+        ordo_light::GroupKey::from_bytes(&group_key)
+            .map_err(|e| anyhow!("invalid `chain.group_key`: {e}"))?;
+        if self.rollups.is_empty() {
+            bail!("invalid `chain.rollups`: at least one rollup is required");
+        }
+        if self.rollups.windows(2).any(|w| w[0].id >= w[1].id) {
+            bail!("invalid `chain.rollups`: ids must be unique and sorted ascending");
+        }
+        for (i, r) in self.rollups.iter().enumerate() {
+            if r.max_tx_bytes == 0 || r.max_txs_per_block == 0 || r.share_bytes == 0 {
+                bail!("invalid `chain.rollups[{i}]`: share_bytes, max_tx_bytes and max_txs_per_block must be positive");
+            }
+            if r.kind == RollupKind::Evm && r.id == 0 {
+                bail!("invalid `chain.rollups[{i}].id`: an evm rollup id is its chain id and cannot be 0");
+            }
+        }
+        if self.max_block_bytes == 0 {
+            bail!("invalid `chain.max_block_bytes`: must be positive");
+        }
+        if self.dedup_window == 0 {
+            bail!("invalid `chain.dedup_window`: must be at least 1");
+        }
+        Ok((polynomial, validators))
+    }
+}
+
+impl NodeConfig {
+    pub fn load(path: &Path) -> Result<Loaded> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let config: NodeConfig =
+            toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+        config.check()
+    }
+
+    pub fn check(self) -> Result<Loaded> {
+        let (polynomial, validators) = self.chain.validate()?;
+        let identity = field(
+            "node.identity_key",
+            hex_bytes(&self.node.identity_key).and_then(|b| {
+                ed25519::PrivateKey::read(&mut b.as_slice())
+                    .map_err(|e| anyhow!("not an ed25519 private key: {e}"))
+            }),
+        )?;
+        if !validators.iter().any(|(k, _)| *k == identity.public_key()) {
+            bail!("invalid `node.identity_key`: its public key is not in `chain.validators`");
+        }
+        let share = field(
+            "node.bls_share",
+            hex_bytes(&self.node.bls_share)
+                .and_then(|b| Share::decode(b).map_err(|e| anyhow!("not a BLS share: {e}"))),
+        )?;
+        if share.public::<MinSig>() != polynomial.partial_public(share.index).map_err(|e| anyhow!("{e:?}"))? {
+            bail!("invalid `node.bls_share`: does not match `chain.polynomial`");
+        }
+        if self.node.worker_threads == 0 {
+            bail!("invalid `node.worker_threads`: must be at least 1");
+        }
+        if self.consensus.term_length == 0 {
+            bail!("invalid `consensus.term_length`: must be at least 1");
+        }
+        if self.consensus.fetch_timeout_ms == 0 {
+            bail!("invalid `consensus.fetch_timeout_ms`: must be positive");
+        }
+        Ok(Loaded {
+            config: self,
+            identity,
+            share,
+            polynomial,
+            validators,
+        })
+    }
+}

@@ -1,0 +1,207 @@
+//! `run`: starts a validator — storage, p2p, consensus engine and RPC — on a tokio runtime.
+
+use crate::config::Loaded;
+use anyhow::{Context as _, Result};
+use commonware_consensus::marshal;
+use commonware_cryptography::{ed25519, Signer};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager, Manager as _};
+use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner as _, Supervisor as _};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{ordered::Map, NZUsize, NZU32, TryFromIterator};
+use ordo_engine::{Engine, Handle, Rules, Status, Timing};
+use ordo_mempool::Mempool;
+use ordo_store::Store;
+use ordo_types::{consensus::Scheme, Block, L1Ref, NAMESPACE};
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+use tracing::info;
+
+const CHANNEL_VOTES: u64 = 0;
+const CHANNEL_CERTIFICATES: u64 = 1;
+const CHANNEL_RESOLVER: u64 = 2;
+const CHANNEL_BROADCAST: u64 = 3;
+const CHANNEL_BACKFILL: u64 = 4;
+
+pub fn run(loaded: Loaded) -> Result<()> {
+    let Loaded {
+        config,
+        identity,
+        share,
+        polynomial,
+        validators,
+    } = loaded;
+    let node = config.node.clone();
+    let chain = config.chain.clone();
+    std::fs::create_dir_all(&node.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", node.data_dir.display()))?;
+    init_logging(&node.log_level, node.log_json)?;
+
+    let limits = chain.limits();
+    let store = Store::open(&node.data_dir.join("index"), limits)
+        .with_context(|| "cannot open the index store")?;
+    let mempool = {
+        let store = store.clone();
+        Mempool::open(
+            &node.data_dir.join("mempool"),
+            ordo_mempool::Config {
+                rollups: chain.rollups.clone(),
+                max_block_bytes: chain.max_block_bytes,
+                max_pending_txs_per_rollup: config.consensus.mempool_max_pending_txs,
+                max_pending_bytes_per_rollup: config.consensus.mempool_max_pending_bytes,
+                ttl: Duration::from_secs(config.consensus.mempool_ttl_secs),
+            },
+            move |h| store.is_included(h).unwrap_or(false),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot open the mempool: {e}"))?
+    };
+    let rollups = Arc::new(chain.rollups.clone());
+    let (events, _) = tokio::sync::broadcast::channel(4_096);
+    let handle = Handle {
+        mempool,
+        store,
+        rollups: rollups.clone(),
+        preconfirmations: Default::default(),
+        events,
+        status: Arc::new(RwLock::new(Status::default())),
+    };
+
+    let participants = commonware_utils::ordered::Set::from_iter_dedup(validators.iter().map(|(k, _)| k.clone()));
+    let scheme = Scheme::signer(NAMESPACE, participants, polynomial, share)
+        .context("this validator's share does not belong to the polynomial")?;
+    let genesis = Block::genesis(chain.genesis_time_ms, L1Ref::default(), &chain.rollup_ids());
+
+    let runtime = cw_tokio::Config::new()
+        .with_worker_threads(node.worker_threads)
+        .with_storage_directory(node.data_dir.join("consensus"))
+        .with_catch_panics(false);
+    let executor = cw_tokio::Runner::new(runtime);
+    executor.start(|context| async move {
+        let me = identity.public_key();
+        let max_message = (chain.max_block_bytes + limits.max_rollups * 64 + 1024 * 1024) as u32;
+        let p2p = lookup::Config::local(
+            Cups::<_, commonware_cryptography::ChaCha20Poly1305>::new(
+                Sake {
+                    signer: identity.clone(),
+                    synchrony_bound: Duration::from_secs(5),
+                    max_handshake_age: Duration::from_secs(10),
+                    version: sake::Version::V1,
+                },
+                cups::Version::V1,
+            ),
+            NAMESPACE,
+            node.p2p_listen,
+            NZUsize!(validators.len().max(1)),
+            max_message,
+            NZUsize!(16_384),
+        );
+        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+        let peers: Map<ed25519::PublicKey, Address> = Map::try_from_iter(
+            validators.iter().map(|(k, a)| (k.clone(), Address::from(*a))),
+        )
+        .expect("validators are unique");
+        oracle.track(0, peers);
+
+        let quota = Quota::per_second(NZU32!(100_000));
+        let votes = network.register(CHANNEL_VOTES, quota);
+        let certificates = network.register(CHANNEL_CERTIFICATES, quota);
+        let resolver = network.register(CHANNEL_RESOLVER, quota);
+        let broadcast = network.register(CHANNEL_BROADCAST, quota);
+        let backfill = network.register(CHANNEL_BACKFILL, quota);
+
+        let backfill = marshal::resolver::p2p::init(
+            context.child("backfill"),
+            marshal::resolver::p2p::Config {
+                public_key: me.clone(),
+                peer_provider: oracle.clone(),
+                blocker: oracle.clone(),
+                mailbox_size: NZUsize!(16_384),
+                fetch_timeout: Duration::from_secs(2).try_into().expect("non-zero"),
+                fetch_retry_delay: Duration::from_millis(100),
+                priority_requests: false,
+                priority_responses: false,
+            },
+            backfill,
+        );
+
+        let c = &config.consensus;
+        let engine = Engine::new(
+            context.child("engine"),
+            ordo_engine::Config {
+                blocker: oracle.clone(),
+                provider: oracle.clone(),
+                me,
+                scheme,
+                partition_prefix: "ordo".into(),
+                genesis,
+                rules: Rules {
+                    rollups,
+                    max_block_bytes: chain.max_block_bytes,
+                    dedup_window: chain.dedup_window,
+                    clock_tolerance_ms: chain.clock_tolerance_ms,
+                    block_interval_ms: chain.block_interval_ms,
+                },
+                limits,
+                timing: Timing {
+                    leader_timeout: Duration::from_millis(c.leader_timeout_ms),
+                    certification_timeout: Duration::from_millis(c.certification_timeout_ms),
+                    timeout_retry: Duration::from_millis(c.timeout_retry_ms),
+                    fetch_timeout: Duration::from_millis(c.fetch_timeout_ms),
+                    activity_timeout: c.activity_timeout,
+                    stall_timeout: Duration::from_millis(c.stall_timeout_ms),
+                    term_length: std::num::NonZeroU32::new(c.term_length).expect("checked"),
+                    optimistic_views: c.optimistic_views,
+                    ..Timing::default()
+                },
+                handle: handle.clone(),
+            },
+        )
+        .await;
+        let engine = engine.start(votes, certificates, resolver, broadcast, backfill);
+        let network = network.start();
+
+        let metrics_context = context.child("rpc");
+        let metrics: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics_context.encode());
+        let (rpc_addr, _rpc) = ordo_rpc::serve(
+            ordo_rpc::Config {
+                listen: node.rpc_listen,
+                max_request_bytes: 4 * 1024 * 1024,
+                max_connections: 1_024,
+                health_staleness: Duration::from_secs(10),
+            },
+            handle.clone(),
+            metrics,
+        )
+        .await
+        .expect("cannot start the RPC server");
+        info!(name = %node.name, p2p = %node.p2p_listen, rpc = %rpc_addr, "validator started");
+
+        // Mempool expiry: dropped transactions get a reason clients can query.
+        let expiry = context.child("expiry").spawn(move |context| async move {
+            loop {
+                commonware_runtime::Clock::sleep(&context, Duration::from_secs(5)).await;
+                for hash in handle.mempool.expire() {
+                    let _ = handle.store.record_rejection(&hash, "expired: not included within the mempool ttl");
+                }
+            }
+        });
+        let _ = futures::future::join3(engine, network, expiry).await;
+    });
+    Ok(())
+}
+
+fn init_logging(level: &str, json: bool) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .with_context(|| format!("invalid `node.log_level` `{level}`"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let result = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot initialise logging: {e}"))
+}

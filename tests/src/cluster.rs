@@ -1,0 +1,262 @@
+//! A cluster of real `ordo-node` processes on loopback ports, killed on drop.
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use jsonrpsee::{
+    core::{client::ClientT, params::BatchRequestBuilder},
+    http_client::{HttpClient, HttpClientBuilder},
+    rpc_params,
+};
+use serde_json::Value;
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// The `ordo-node` binary next to the test executable (target/debug/ordo-node), or $ORDO_NODE.
+pub fn node_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("ORDO_NODE") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("ordo-node")
+}
+
+/// A base port with `count` consecutive free ports on loopback.
+fn free_port_range(count: u16) -> u16 {
+    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
+    let mut candidate = 20_000 + (seed % 30_000) as u16;
+    loop {
+        let ok = (0..count).all(|i| TcpListener::bind(("127.0.0.1", candidate + i)).is_ok());
+        if ok {
+            return candidate;
+        }
+        candidate = 20_000 + (candidate.wrapping_add(997) % 40_000);
+    }
+}
+
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub configs: Vec<PathBuf>,
+    pub rpc: Vec<SocketAddr>,
+    pub public_keys: Vec<String>,
+    pub group_key: String,
+    children: Vec<Option<Child>>,
+    binary: PathBuf,
+}
+
+impl Cluster {
+    /// Creates the network (genesis) and starts every validator.
+    pub fn start(validators: usize, rollups: &str, block_interval_ms: u64) -> Result<Self> {
+        let binary = node_binary();
+        if !binary.exists() {
+            bail!("{} not found: run `cargo build --bins` first", binary.display());
+        }
+        let dir = tempfile::Builder::new().prefix("ordo-cluster").tempdir()?;
+        let base = free_port_range(validators as u16 * 2);
+        let status = Command::new(&binary)
+            .args(["genesis", "--validators", &validators.to_string(), "--rollups", rollups])
+            .arg("--out")
+            .arg(dir.path())
+            .args(["--p2p-base-port", &base.to_string()])
+            .args(["--rpc-base-port", &(base + validators as u16).to_string()])
+            .args(["--block-interval-ms", &block_interval_ms.to_string()])
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("genesis failed");
+        }
+        let group_key = std::fs::read_to_string(dir.path().join("group_key.hex"))?
+            .trim()
+            .to_string();
+        let configs: Vec<PathBuf> = (0..validators)
+            .map(|i| dir.path().join(format!("validator-{i}.toml")))
+            .collect();
+        let genesis: toml::Value =
+            toml::from_str(&std::fs::read_to_string(dir.path().join("genesis.toml"))?)?;
+        let validator_list = genesis["validators"].as_array().context("validators")?;
+        let rpc = validator_list
+            .iter()
+            .map(|v| v["rpc_address"].as_str().unwrap().parse().unwrap())
+            .collect();
+        let public_keys = validator_list
+            .iter()
+            .map(|v| v["public_key"].as_str().unwrap().to_string())
+            .collect();
+        let mut cluster = Self {
+            dir,
+            configs,
+            rpc,
+            public_keys,
+            group_key,
+            children: (0..validators).map(|_| None).collect(),
+            binary,
+        };
+        for i in 0..validators {
+            cluster.spawn(i)?;
+        }
+        Ok(cluster)
+    }
+
+    pub fn len(&self) -> usize {
+        self.children.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts validator `i` (its log appends to validator-i.log).
+    pub fn spawn(&mut self, i: usize) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("validator-{i}.log")))?;
+        let child = Command::new(&self.binary)
+            .arg("run")
+            .arg("--config")
+            .arg(&self.configs[i])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?;
+        self.children[i] = Some(child);
+        Ok(())
+    }
+
+    /// kill -9 of validator `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.children[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.children[i].is_some()
+    }
+
+    pub fn client(&self, i: usize) -> HttpClient {
+        HttpClientBuilder::default()
+            .request_timeout(Duration::from_secs(30))
+            .max_request_size(64 * 1024 * 1024)
+            .max_response_size(256 * 1024 * 1024)
+            .build(format!("http://{}", self.rpc[i]))
+            .expect("client")
+    }
+
+    pub async fn status(&self, i: usize) -> Result<Value> {
+        Ok(self.client(i).request("ordo_status", rpc_params![]).await?)
+    }
+
+    /// Waits until every running validator reports `finalized_height >= height`.
+    pub async fn wait_finalized(&self, height: u64, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut all = true;
+            for i in 0..self.len() {
+                if !self.is_running(i) {
+                    continue;
+                }
+                let h = self
+                    .status(i)
+                    .await
+                    .ok()
+                    .and_then(|s| s["finalized_height"].as_u64())
+                    .unwrap_or(0);
+                if h < height {
+                    all = false;
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("validators did not finalize height {height} within {timeout:?}; logs in {}", self.dir.path().display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Index of the validator that led the newest notarized block, as seen by validator `via`.
+    pub async fn leader(&self, via: usize) -> Result<usize> {
+        let status = self.status(via).await?;
+        let leader = status["notarized_leader"].as_str().unwrap_or_default();
+        self.public_keys
+            .iter()
+            .position(|k| k == leader)
+            .ok_or_else(|| anyhow!("unknown leader {leader}"))
+    }
+
+    /// Submits `txs` to `rollup` through validator `i` in JSON-RPC batches; returns hashes.
+    pub async fn submit(&self, i: usize, rollup: u64, txs: &[bytes::Bytes]) -> Result<Vec<String>> {
+        let client = self.client(i);
+        let mut hashes = Vec::with_capacity(txs.len());
+        for chunk in txs.chunks(200) {
+            let mut batch = BatchRequestBuilder::new();
+            for tx in chunk {
+                batch.insert(
+                    "ordo_sendTransaction",
+                    rpc_params![rollup, format!("0x{}", hex::encode(tx))],
+                )?;
+            }
+            let responses = client.batch_request::<String>(batch).await?;
+            for r in responses.into_iter() {
+                hashes.push(r.map_err(|e| anyhow!("submit rejected: {e:?}"))?);
+            }
+        }
+        Ok(hashes)
+    }
+
+    /// Receipts of `hashes` (JSON) from validator `i`, in batches.
+    pub async fn receipts(&self, i: usize, hashes: &[String]) -> Result<Vec<Value>> {
+        let client = self.client(i);
+        let mut out = Vec::with_capacity(hashes.len());
+        for chunk in hashes.chunks(500) {
+            let mut batch = BatchRequestBuilder::new();
+            for h in chunk {
+                batch.insert("ordo_getReceipt", rpc_params![h])?;
+            }
+            for r in client.batch_request::<Value>(batch).await?.into_iter() {
+                out.push(r.map_err(|e| anyhow!("getReceipt failed: {e:?}"))?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs `ordo-node verify` on a file; returns (success, output).
+    pub fn verify(&self, file: &Path) -> Result<(bool, String)> {
+        let out = Command::new(&self.binary)
+            .args(["verify", "--group-key", &self.group_key])
+            .arg(file)
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            self.kill(i);
+        }
+        if std::thread::panicking() {
+            // Keep logs of a failed run for inspection.
+            let path = self.dir.path().to_path_buf();
+            eprintln!("cluster logs kept in {}", path.display());
+            let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Multi-process acceptance test with the real `ordo-node` binary on loopback: 4 validators,
+//! 3 rollups, 10,000 transactions from concurrent clients, leader kill, full-cluster kill.
+
+use ordo_tests::{cluster::Cluster, txgen};
+use serde_json::Value;
+use std::{
+    collections::{HashMap, HashSet},
+    time::{Duration, Instant},
+};
+
+const ROLLUPS: &str = "901:evm,902:evm,903:opaque";
+
+/// All transaction hashes in finalized blocks 1..=height (as seen by validator `via`), with the
+/// number of times each appears.
+async fn included(cluster: &Cluster, via: usize, height: u64) -> HashMap<String, usize> {
+    let client = cluster.client(via);
+    let mut seen = HashMap::new();
+    for h in 1..=height {
+        let block: Value = jsonrpsee::core::client::ClientT::request(
+            &client,
+            "ordo_getBlock",
+            jsonrpsee::rpc_params![h],
+        )
+        .await
+        .expect("getBlock");
+        for batch in block["batches"].as_array().expect("batches") {
+            for tx in batch["tx_hashes"].as_array().expect("tx_hashes") {
+                *seen.entry(tx.as_str().unwrap().to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
+async fn digests(cluster: &Cluster, via: usize, height: u64) -> Vec<String> {
+    let client = cluster.client(via);
+    let mut out = Vec::new();
+    for h in 1..=height {
+        let block: Value = jsonrpsee::core::client::ClientT::request(
+            &client,
+            "ordo_getBlock",
+            jsonrpsee::rpc_params![h],
+        )
+        .await
+        .expect("getBlock");
+        out.push(block["digest"].as_str().unwrap().to_string());
+    }
+    out
+}
+
+/// Waits until every hash has a finalized receipt on validator `via`.
+async fn wait_all_finalized(cluster: &Cluster, via: usize, hashes: &[String], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let mut remaining: Vec<String> = hashes.to_vec();
+    while !remaining.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} transactions not finalized within {timeout:?}",
+            remaining.len()
+        );
+        let receipts = cluster.receipts(via, &remaining).await.expect("receipts");
+        remaining = remaining
+            .into_iter()
+            .zip(receipts)
+            .filter(|(_, r)| r["status"] != "finalized")
+            .map(|(h, _)| h)
+            .collect();
+        if !remaining.is_empty() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+async fn time_to_next_notarized(cluster: &Cluster, via: usize, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    let first = cluster.status(via).await.expect("status")["notarized_height"]
+        .as_u64()
+        .unwrap();
+    loop {
+        let now = cluster.status(via).await.map(|s| s["notarized_height"].as_u64().unwrap());
+        if now.is_ok_and(|h| h > first) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < timeout, "no new notarized block within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
+    let mut cluster = Cluster::start(4, ROLLUPS, 50).expect("cluster");
+    cluster
+        .wait_finalized(2, Duration::from_secs(60))
+        .await
+        .expect("chain starts");
+
+    // 10,000 transactions over 3 rollups from 6 concurrent clients, spread over all validators.
+    let per_rollup = [(901u64, 3_333usize), (902, 3_333), (903, 3_334)];
+    let mut loads = Vec::new();
+    for (k, (rollup, count)) in per_rollup.iter().enumerate() {
+        let txs = match rollup {
+            903 => txgen::opaque(*count, 200, 1),
+            id => txgen::evm_transfers(*id, *count, 50, k as u64),
+        };
+        let half = txs.len() / 2;
+        loads.push((*rollup, txs[..half].to_vec(), (2 * k) % 4));
+        loads.push((*rollup, txs[half..].to_vec(), (2 * k + 1) % 4));
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let cluster_ref = std::sync::Arc::new(cluster);
+    for (rollup, txs, via) in loads {
+        let c = cluster_ref.clone();
+        tasks.push(tokio::spawn(async move { c.submit(via, rollup, &txs).await }));
+    }
+    let mut hashes = Vec::new();
+    for t in tasks {
+        hashes.extend(t.await.unwrap().expect("submit"));
+    }
+    assert_eq!(hashes.len(), 10_000);
+    let unique: HashSet<_> = hashes.iter().collect();
+    assert_eq!(unique.len(), 10_000, "every transaction has a distinct hash");
+    let mut cluster = std::sync::Arc::try_unwrap(cluster_ref).ok().expect("sole owner");
+    wait_all_finalized(&cluster, 0, &hashes, Duration::from_secs(120)).await;
+    println!(
+        "10000 transactions submitted and finalized in {:?}",
+        started.elapsed()
+    );
+
+    // Exactly once: walk every finalized block.
+    let height = cluster.status(0).await.unwrap()["finalized_height"].as_u64().unwrap();
+    let seen = included(&cluster, 0, height).await;
+    for h in &hashes {
+        assert_eq!(seen.get(h), Some(&1), "tx {h} included {:?} times", seen.get(h));
+    }
+
+    // A receipt verifies offline; one changed byte makes it fail.
+    let receipt = &cluster.receipts(1, &hashes[..1]).await.unwrap()[0];
+    let file = cluster.path().join("receipt.json");
+    std::fs::write(&file, serde_json::to_vec(receipt).unwrap()).unwrap();
+    let (ok, out) = cluster.verify(&file).unwrap();
+    assert!(ok, "verify failed: {out}");
+    assert!(out.contains("receipt OK"), "{out}");
+    let encoded = receipt["receipt"]["encoded"].as_str().unwrap().trim_start_matches("0x");
+    let mut bytes = hex::decode(encoded).unwrap();
+    for position in [40, bytes.len() / 2, bytes.len() - 5] {
+        bytes[position] ^= 0x01;
+        let tampered = cluster.path().join("tampered.hex");
+        std::fs::write(&tampered, hex::encode(&bytes)).unwrap();
+        let (ok, out) = cluster.verify(&tampered).unwrap();
+        assert!(!ok, "tampered receipt (byte {position}) accepted: {out}");
+        bytes[position] ^= 0x01;
+    }
+
+    // kill -9 of the current leader: the others continue.
+    let leader = cluster.leader(0).await.unwrap();
+    let observer = (leader + 1) % 4;
+    cluster.kill(leader);
+    let failover = time_to_next_notarized(&cluster, observer, Duration::from_secs(30)).await;
+    println!("leader {leader} killed: next notarized block after {failover:?}");
+    let target = cluster.status(observer).await.unwrap()["finalized_height"].as_u64().unwrap() + 3;
+    cluster.wait_finalized(target, Duration::from_secs(30)).await.unwrap();
+    cluster.spawn(leader).unwrap();
+
+    // Transactions acknowledged just before a full-cluster kill -9 are still included after.
+    let late = txgen::opaque(200, 200, 99);
+    let late_hashes = cluster.submit(observer, 903, &late).await.unwrap();
+    let before = cluster.status(observer).await.unwrap()["finalized_height"].as_u64().unwrap();
+    let chain_before = digests(&cluster, observer, before).await;
+    for i in 0..4 {
+        cluster.kill(i);
+    }
+    let restart = Instant::now();
+    for i in 0..4 {
+        cluster.spawn(i).unwrap();
+    }
+    // First new block after restart.
+    loop {
+        if let Ok(s) = cluster.status(0).await {
+            if s["notarized_height"].as_u64().unwrap_or(0) > before {
+                break;
+            }
+        }
+        assert!(restart.elapsed() < Duration::from_secs(60), "no block after restart");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("full restart: first new notarized block after {:?}", restart.elapsed());
+    cluster.wait_finalized(before + 1, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(digests(&cluster, 0, before).await, chain_before, "finalized chain changed");
+    wait_all_finalized(&cluster, 0, &late_hashes, Duration::from_secs(60)).await;
+    wait_all_finalized(&cluster, 2, &hashes[..100], Duration::from_secs(30)).await;
+}
