@@ -35,7 +35,10 @@ contract CertificateVerifier {
 
     /// @notice The chain namespace (e.g. "ordo"); the signed domain is namespace || "_FINALIZE".
     bytes public namespace;
-    /// @dev varint(len(namespace || "_FINALIZE")) || namespace || "_FINALIZE"
+    /// @dev varint(len(namespace || "_FINALIZE")) || namespace || "_FINALIZE": kept in code when it
+    ///      fits one word (namespaces up to 22 bytes), in storage otherwise.
+    bytes32 private immutable prefixWord;
+    uint256 private immutable prefixLength;
     bytes private domainPrefix;
 
     error InvalidGroupKey();
@@ -69,7 +72,18 @@ contract CertificateVerifier {
         (k0, k1, k2, k3, k4, k5, k6, k7) = (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
         namespace = namespace_;
         bytes memory ns = abi.encodePacked(namespace_, FINALIZE_SUFFIX);
-        domainPrefix = abi.encodePacked(_varint(ns.length), ns);
+        bytes memory prefix = abi.encodePacked(_varint(ns.length), ns);
+        prefixLength = prefix.length;
+        if (prefix.length <= 32) {
+            bytes32 word;
+            assembly ("memory-safe") {
+                word := mload(add(prefix, 32))
+            }
+            // keep only the prefix bytes (the rest of the word is zero)
+            prefixWord = word & ~bytes32(type(uint256).max >> (8 * prefix.length));
+        } else {
+            domainPrefix = prefix;
+        }
     }
 
     // ------------------------------------------------------------------ verification
@@ -93,8 +107,16 @@ contract CertificateVerifier {
     }
 
     /// @notice The exact bytes the validators sign for `proposal` (before hashing to G1).
-    function finalizeMessage(bytes calldata proposal) public view returns (bytes memory) {
-        return abi.encodePacked(domainPrefix, proposal);
+    function finalizeMessage(bytes calldata proposal) public view returns (bytes memory message) {
+        uint256 n = prefixLength;
+        if (n > 32) return abi.encodePacked(domainPrefix, proposal);
+        message = new bytes(n + proposal.length);
+        bytes32 word = prefixWord;
+        assembly ("memory-safe") {
+            let d := add(message, 32)
+            mstore(d, word)
+            calldatacopy(add(d, n), proposal.offset, proposal.length)
+        }
     }
 
     /// @notice The group key in EIP-2537 encoding.
