@@ -48,17 +48,48 @@ library BLS12381 {
     ///         32-byte blocks b_1..b_4.
     function expandMessageXmd128(bytes memory message, bytes memory dst)
         internal
-        pure
+        view
         returns (bytes32 b1, bytes32 b2, bytes32 b3, bytes32 b4)
     {
-        if (dst.length > 255) revert DstTooLong();
-        bytes memory dstPrime = abi.encodePacked(dst, uint8(dst.length));
-        // msg_prime = Z_pad(64) || msg || I2OSP(128, 2) || I2OSP(0, 1) || DST_prime
-        bytes32 b0 = sha256(abi.encodePacked(bytes32(0), bytes32(0), message, uint16(128), uint8(0), dstPrime));
-        b1 = sha256(abi.encodePacked(b0, uint8(1), dstPrime));
-        b2 = sha256(abi.encodePacked(b0 ^ b1, uint8(2), dstPrime));
-        b3 = sha256(abi.encodePacked(b0 ^ b2, uint8(3), dstPrime));
-        b4 = sha256(abi.encodePacked(b0 ^ b3, uint8(4), dstPrime));
+        uint256 dlen = dst.length;
+        if (dlen > 255) revert DstTooLong();
+        bool ok;
+        assembly ("memory-safe") {
+            // scratch past the free memory pointer; nothing is allocated meanwhile
+            let buf := mload(0x40)
+            let mlen := mload(message)
+            // msg_prime = Z_pad(64) || msg || I2OSP(128, 2) || I2OSP(0, 1) || DST || I2OSP(len(DST), 1)
+            mstore(buf, 0)
+            mstore(add(buf, 32), 0)
+            mcopy(add(buf, 64), add(message, 32), mlen)
+            let q := add(add(buf, 64), mlen)
+            mstore(q, 0x0080000000000000000000000000000000000000000000000000000000000000)
+            mcopy(add(q, 3), add(dst, 32), dlen)
+            mstore8(add(add(q, 3), dlen), dlen)
+            ok := staticcall(gas(), 0x02, buf, add(add(mlen, 68), dlen), 0x00, 32)
+            let b0 := mload(0x00)
+            // b_i = H((b0 xor b_{i-1}) || I2OSP(i, 1) || DST_prime), with b_0 xor b_0 -> b0 for i = 1
+            mcopy(add(buf, 33), add(dst, 32), dlen)
+            mstore8(add(add(buf, 33), dlen), dlen)
+            let l := add(dlen, 34)
+            mstore(buf, b0)
+            mstore8(add(buf, 32), 1)
+            ok := and(ok, staticcall(gas(), 0x02, buf, l, 0x00, 32))
+            b1 := mload(0x00)
+            mstore(buf, xor(b0, b1))
+            mstore8(add(buf, 32), 2)
+            ok := and(ok, staticcall(gas(), 0x02, buf, l, 0x00, 32))
+            b2 := mload(0x00)
+            mstore(buf, xor(b0, b2))
+            mstore8(add(buf, 32), 3)
+            ok := and(ok, staticcall(gas(), 0x02, buf, l, 0x00, 32))
+            b3 := mload(0x00)
+            mstore(buf, xor(b0, b3))
+            mstore8(add(buf, 32), 4)
+            ok := and(ok, staticcall(gas(), 0x02, buf, l, 0x00, 32))
+            b4 := mload(0x00)
+        }
+        if (!ok) revert PrecompileFailed(address(0x02));
     }
 
     /// @notice hash_to_field(msg, 2) for Fp (m = 1, L = 64): the two field elements in EIP-2537

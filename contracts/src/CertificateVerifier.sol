@@ -195,16 +195,21 @@ contract CertificateVerifier {
     /// @dev Canonical LEB128 u64 as commonware-codec reads it: at most 10 bytes, no trailing zero
     ///      byte, no bits beyond 64.
     function _readVarint(bytes calldata b, uint256 o) internal pure returns (uint64 v, uint256 next) {
-        uint256 result;
-        uint256 shift;
-        for (uint256 i = 0; i < 10; i++) {
-            if (o + i >= b.length) revert MalformedProposal();
-            uint8 byte_ = uint8(b[o + i]);
-            if (byte_ == 0 && i > 0) revert MalformedProposal();
-            if (i == 9 && byte_ > 1) revert MalformedProposal();
-            result |= uint256(byte_ & 0x7f) << shift;
-            if (byte_ & 0x80 == 0) return (uint64(result), o + i + 1);
-            shift += 7;
+        unchecked {
+            uint256 len = b.length;
+            uint256 result;
+            for (uint256 i = 0; i < 10; ++i) {
+                uint256 at = o + i;
+                if (at >= len) revert MalformedProposal();
+                uint256 byte_;
+                assembly ("memory-safe") {
+                    byte_ := byte(0, calldataload(add(b.offset, at)))
+                }
+                if (byte_ == 0 && i > 0) revert MalformedProposal(); // non-canonical
+                if (i == 9 && byte_ > 1) revert MalformedProposal(); // beyond 64 bits
+                result |= (byte_ & 0x7f) << (7 * i);
+                if (byte_ < 0x80) return (uint64(result), at + 1);
+            }
         }
         revert MalformedProposal();
     }
