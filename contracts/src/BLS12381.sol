@@ -148,7 +148,7 @@ library BLS12381 {
         if (!ok) revert PrecompileFailed(MODEXP);
     }
 
-    /// @notice Writes the 256-byte -G2 generator into `buf` at byte offset `at` of its data.
+    /// @notice Writes the 256-byte -G2 generator into `buf` at byte offset `offset` of its data.
     function writeNegG2(bytes memory buf, uint256 offset) internal pure {
         assembly ("memory-safe") {
             let d := add(add(buf, 32), offset)

@@ -199,16 +199,16 @@ contract CertificateVerifier {
             uint256 len = b.length;
             uint256 result;
             for (uint256 i = 0; i < 10; ++i) {
-                uint256 at = o + i;
-                if (at >= len) revert MalformedProposal();
+                uint256 pos = o + i;
+                if (pos >= len) revert MalformedProposal();
                 uint256 byte_;
                 assembly ("memory-safe") {
-                    byte_ := byte(0, calldataload(add(b.offset, at)))
+                    byte_ := byte(0, calldataload(add(b.offset, pos)))
                 }
                 if (byte_ == 0 && i > 0) revert MalformedProposal(); // non-canonical
                 if (i == 9 && byte_ > 1) revert MalformedProposal(); // beyond 64 bits
                 result |= (byte_ & 0x7f) << (7 * i);
-                if (byte_ < 0x80) return (uint64(result), at + 1);
+                if (byte_ < 0x80) return (uint64(result), pos + 1);
             }
         }
         revert MalformedProposal();
