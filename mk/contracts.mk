@@ -9,6 +9,9 @@
 
 CONTRACTS_DIR   := contracts
 CONTRACTS_STAMP := $(CONTRACTS_DIR)/node_modules/.ordo-install-stamp
+# Fuzz tests are left out of the gas snapshot: their gas is an average over generated inputs, and
+# forge 1.7.1 does not reproduce it exactly from run to run even with a fixed seed.
+SNAPSHOT_FILTER := --no-match-test 'testFuzz'
 # forge/anvil/cast come from the linux-x64 binary packages (optional deps: other platforms fall back
 # to a forge on PATH). Evaluated lazily: node_modules may appear during the same make run.
 FORGE            = cd $(CONTRACTS_DIR) && $(if $(wildcard $(CONTRACTS_DIR)/node_modules/.bin/forge),./node_modules/.bin/forge,forge)
@@ -26,10 +29,10 @@ contracts-build: contracts-install
 
 contracts-test: contracts-install
 	$(FORGE) test
-	$(FORGE) snapshot --check
+	$(FORGE) snapshot --check $(SNAPSHOT_FILTER)
 
 contracts-snapshot: contracts-install
-	$(FORGE) snapshot
+	$(FORGE) snapshot $(SNAPSHOT_FILTER)
 
 contracts-fixture:
 	ORDO_WRITE_FIXTURE=1 CARGO_TARGET_DIR=$${CARGO_TARGET_DIR:-$$HOME/.cache/ordo/target} \
