@@ -1,0 +1,149 @@
+//! WebSocket subscriptions to what consensus certifies.
+//!
+//! Each subscription owns a receiver of the engine's broadcast channel and a bounded jsonrpsee
+//! sink. The engine never waits for a subscriber: a subscriber that falls behind the broadcast
+//! buffer (`Lagged`) or stops reading its socket (send timeout) gets an error notification and
+//! its subscription is closed; it resubscribes and backfills with the `ordo_get*` methods.
+
+use crate::{
+    error,
+    methods::RpcResult,
+    view::{Hash32, ReceiptNotification, RollupBatchView},
+};
+use jsonrpsee::{
+    core::{server::SendTimeoutError, RegisterMethodError, SubscriptionResult},
+    types::ErrorObject,
+    PendingSubscriptionSink, RpcModule, SubscriptionMessage,
+};
+use ordo_engine::{Event, Handle};
+use ordo_types::{RollupId, TxHash};
+use serde::Serialize;
+use std::{collections::HashSet, time::Duration};
+use tokio::sync::broadcast::{error::RecvError, Receiver};
+
+/// Most transaction hashes one `ordo_subscribeReceipts` may filter on.
+pub const MAX_RECEIPT_FILTER: usize = 4096;
+/// How long a notification may wait for room in the connection's buffer before the subscriber
+/// is judged too slow and dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodError> {
+    m.register_subscription(
+        "ordo_subscribeReceipts",
+        "ordo_receipt",
+        "ordo_unsubscribeReceipts",
+        |params, pending, h, _| async move {
+            let filter = match receipt_filter(params.sequence().optional_next()) {
+                Ok(filter) => filter,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            let events = h.subscribe();
+            pump(pending, events, move |event| {
+                let certified = match event {
+                    Event::Notarized(c) | Event::Finalized(c) => c,
+                };
+                ReceiptNotification::for_block(certified, |hash| {
+                    filter.as_ref().is_none_or(|f| f.contains(hash))
+                })
+            })
+            .await
+        },
+    )?;
+    m.register_subscription(
+        "ordo_subscribeRollupBatches",
+        "ordo_rollupBatch",
+        "ordo_unsubscribeRollupBatches",
+        |params, pending, h, _| async move {
+            let rollup = match params
+                .parse::<(RollupId,)>()
+                .and_then(|(r,)| h.rollup(r).map(|_| r).ok_or_else(|| error::unknown_rollup(r)))
+            {
+                Ok(rollup) => rollup,
+                Err(e) => {
+                    pending.reject(e).await;
+                    return Ok(());
+                }
+            };
+            let events = h.subscribe();
+            pump(pending, events, move |event| {
+                let certified = match event {
+                    Event::Notarized(c) | Event::Finalized(c) => c,
+                };
+                certified
+                    .rollup_batch(rollup)
+                    .map(|b| RollupBatchView::from(&b))
+                    .into_iter()
+                    .collect()
+            })
+            .await
+        },
+    )?;
+    Ok(())
+}
+
+fn receipt_filter(
+    hashes: RpcResult<Option<Vec<Hash32>>>,
+) -> RpcResult<Option<HashSet<TxHash>>> {
+    let Some(hashes) = hashes? else {
+        return Ok(None);
+    };
+    if hashes.len() > MAX_RECEIPT_FILTER {
+        return Err(ErrorObject::owned(
+            jsonrpsee::types::error::INVALID_PARAMS_CODE,
+            format!(
+                "at most {MAX_RECEIPT_FILTER} transaction hashes per subscription, got {}",
+                hashes.len()
+            ),
+            None::<()>,
+        ));
+    }
+    Ok(Some(hashes.into_iter().map(|h| h.0).collect()))
+}
+
+/// Accepts the subscription and forwards what `render` makes of each event until the client
+/// unsubscribes, disconnects, or falls behind.
+async fn pump<T, F>(
+    pending: PendingSubscriptionSink,
+    mut events: Receiver<Event>,
+    render: F,
+) -> SubscriptionResult
+where
+    T: Serialize,
+    F: Fn(&Event) -> Vec<T>,
+{
+    let sink = pending.accept().await?;
+    loop {
+        let event = tokio::select! {
+            _ = sink.closed() => return Ok(()),
+            event = events.recv() => event,
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(RecvError::Lagged(missed)) => {
+                return Err(format!(
+                    "subscriber fell {missed} events behind and was closed; resubscribe and \
+                     backfill with ordo_getRollupBatch / ordo_getReceipt"
+                )
+                .into())
+            }
+            Err(RecvError::Closed) => return Err("node is shutting down".into()),
+        };
+        for item in render(&event) {
+            let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&item)?);
+            match sink.send_timeout(msg, SEND_TIMEOUT).await {
+                Ok(()) => {}
+                Err(SendTimeoutError::Closed(_)) => return Ok(()),
+                Err(SendTimeoutError::Timeout(_)) => {
+                    return Err(format!(
+                        "subscriber did not read notifications for {}s and was closed",
+                        SEND_TIMEOUT.as_secs()
+                    )
+                    .into())
+                }
+            }
+        }
+    }
+}
