@@ -1,0 +1,232 @@
+//! The in-memory pending set: one FIFO lane per rollup, and the rule that fills a block from them.
+
+use bytes::Bytes;
+use ordo_types::{Batch, RollupId, RollupSpec, TxHash};
+use std::collections::{btree_map, BTreeMap, HashMap, HashSet, VecDeque};
+
+/// How many recently finalized hashes are remembered to close the race between a submission's
+/// (unlocked) inclusion check and the removal of the same transaction by a finalized block.
+const RECENTLY_INCLUDED_CAP: usize = 1 << 16;
+
+/// An accepted transaction.
+pub(crate) struct Pending {
+    pub hash: TxHash,
+    pub raw: Bytes,
+    /// Unix ms of acceptance (persisted, so the ttl survives restarts).
+    pub arrived_ms: u64,
+    /// Whether its journal write is synced. Only durable transactions are offered to blocks, so a
+    /// block never carries a transaction whose acceptance could still be lost.
+    pub durable: bool,
+}
+
+/// One rollup's pending transactions, keyed by arrival sequence number (so in arrival order).
+pub(crate) struct Lane {
+    pub spec: RollupSpec,
+    pub txs: BTreeMap<u64, Pending>,
+    pub bytes: usize,
+}
+
+/// Everything pending, guarded by the mempool's mutex.
+pub(crate) struct State {
+    pub lanes: BTreeMap<RollupId, Lane>,
+    pub by_hash: HashMap<TxHash, (RollupId, u64)>,
+    /// Sequence number of the next accepted transaction (also its journal key).
+    pub next_seq: u64,
+    recently_included: RecentlyIncluded,
+}
+
+impl State {
+    pub fn new(rollups: &[RollupSpec]) -> Self {
+        Self {
+            lanes: rollups
+                .iter()
+                .map(|spec| {
+                    let lane = Lane {
+                        spec: spec.clone(),
+                        txs: BTreeMap::new(),
+                        bytes: 0,
+                    };
+                    (spec.id, lane)
+                })
+                .collect(),
+            by_hash: HashMap::new(),
+            next_seq: 0,
+            recently_included: RecentlyIncluded::default(),
+        }
+    }
+
+    /// Adds a transaction the caller has checked (known rollup, not pending).
+    pub fn insert(&mut self, rollup: RollupId, seq: u64, tx: Pending) {
+        let Some(lane) = self.lanes.get_mut(&rollup) else {
+            return;
+        };
+        self.by_hash.insert(tx.hash, (rollup, seq));
+        lane.bytes += tx.raw.len();
+        lane.txs.insert(seq, tx);
+        self.next_seq = self.next_seq.max(seq + 1);
+    }
+
+    /// Removes a pending transaction; returns its sequence number.
+    pub fn remove(&mut self, hash: &TxHash) -> Option<u64> {
+        let (rollup, seq) = self.by_hash.remove(hash)?;
+        self.remove_entry(rollup, seq);
+        Some(seq)
+    }
+
+    /// Removes the transaction `seq` of `rollup` if it is still there.
+    pub fn remove_entry(&mut self, rollup: RollupId, seq: u64) {
+        let Some(lane) = self.lanes.get_mut(&rollup) else {
+            return;
+        };
+        if let Some(tx) = lane.txs.remove(&seq) {
+            lane.bytes -= tx.raw.len();
+            self.by_hash.remove(&tx.hash);
+        }
+    }
+
+    pub fn mark_durable(&mut self, rollup: RollupId, seq: u64) {
+        if let Some(tx) = self
+            .lanes
+            .get_mut(&rollup)
+            .and_then(|lane| lane.txs.get_mut(&seq))
+        {
+            tx.durable = true;
+        }
+    }
+
+    pub fn note_included(&mut self, hash: TxHash) {
+        self.recently_included.insert(hash);
+    }
+
+    pub fn was_recently_included(&self, hash: &TxHash) -> bool {
+        self.recently_included.set.contains(hash)
+    }
+
+    /// Removes every transaction accepted at or before `cutoff_ms`; returns (hash, seq) of each.
+    pub fn remove_arrived_through(&mut self, cutoff_ms: u64) -> Vec<(TxHash, u64)> {
+        let mut expired = Vec::new();
+        for lane in self.lanes.values_mut() {
+            // Lanes are in arrival order, so the expired transactions are a prefix. (A clock
+            // stepping back only delays expiry of the few transactions behind a younger one.)
+            while let Some(entry) = lane.txs.first_entry() {
+                if entry.get().arrived_ms > cutoff_ms {
+                    break;
+                }
+                let (seq, tx) = entry.remove_entry();
+                lane.bytes -= tx.raw.len();
+                self.by_hash.remove(&tx.hash);
+                expired.push((tx.hash, seq));
+            }
+        }
+        expired
+    }
+
+    /// Fills one block; see [`crate::Mempool::select`] for the rule.
+    pub fn select(&self, max_block_bytes: usize, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
+        let mut fills: Vec<Fill<'_>> = self.lanes.values().map(Fill::new).collect();
+        let mut budget = max_block_bytes;
+
+        // Phase 1: each lane takes its oldest transactions up to its reserved share. A lane stops
+        // at the first transaction that does not fit rather than skipping it, so a sender's
+        // transactions are never reordered (an EVM nonce gap would make the later ones invalid).
+        for fill in &mut fills {
+            let share = (fill.lane.spec.share_bytes as usize).min(budget);
+            while let Some(tx) = fill.peek(exclude) {
+                if fill.is_full() || fill.bytes + tx.raw.len() > share {
+                    break;
+                }
+                fill.take();
+            }
+            budget -= fill.bytes;
+        }
+
+        // Phase 2: the unused budget goes round-robin, one transaction per lane per turn, so the
+        // leftovers are split among the lanes that still have demand.
+        let mut active: Vec<usize> = (0..fills.len()).collect();
+        while !active.is_empty() && budget > 0 {
+            active.retain(|&i| {
+                let fill = &mut fills[i];
+                match fill.peek(exclude) {
+                    Some(tx) if !fill.is_full() && tx.raw.len() <= budget => {
+                        budget -= tx.raw.len();
+                        fill.take();
+                        true
+                    }
+                    _ => false,
+                }
+            });
+        }
+
+        fills
+            .into_iter()
+            .map(|fill| Batch {
+                rollup: fill.lane.spec.id,
+                txs: fill.txs,
+            })
+            .collect()
+    }
+}
+
+/// One lane's part of a block being filled.
+struct Fill<'a> {
+    lane: &'a Lane,
+    queue: btree_map::Values<'a, u64, Pending>,
+    /// The next eligible transaction, already checked against `exclude`.
+    next: Option<&'a Pending>,
+    txs: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl<'a> Fill<'a> {
+    fn new(lane: &'a Lane) -> Self {
+        Self {
+            lane,
+            queue: lane.txs.values(),
+            next: None,
+            txs: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn peek(&mut self, exclude: &dyn Fn(&TxHash) -> bool) -> Option<&'a Pending> {
+        if self.next.is_none() {
+            self.next = self
+                .queue
+                .by_ref()
+                .find(|tx| tx.durable && !exclude(&tx.hash));
+        }
+        self.next
+    }
+
+    fn take(&mut self) {
+        if let Some(tx) = self.next.take() {
+            self.bytes += tx.raw.len();
+            self.txs.push(tx.raw.clone());
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.txs.len() >= self.lane.spec.max_txs_per_block as usize
+    }
+}
+
+/// A bounded set of the most recently finalized hashes.
+#[derive(Default)]
+struct RecentlyIncluded {
+    order: VecDeque<TxHash>,
+    set: HashSet<TxHash>,
+}
+
+impl RecentlyIncluded {
+    fn insert(&mut self, hash: TxHash) {
+        if !self.set.insert(hash) {
+            return;
+        }
+        self.order.push_back(hash);
+        if self.order.len() > RECENTLY_INCLUDED_CAP {
+            if let Some(oldest) = self.order.pop_front() {
+                self.set.remove(&oldest);
+            }
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Transactions a node accepted but that are not finalized yet, and how blocks are filled from them.
+//!
+//! Each registered rollup has its own FIFO lane with its own caps, so a rollup flooding the node
+//! fills only its own lane. A block gives every rollup its reserved byte share first and splits
+//! what is left among the rollups that still have transactions ([`Mempool::select`]), so a noisy
+//! neighbour can never starve another rollup.
+//!
+//! Acceptance is durable: [`Mempool::submit`] returns a hash only once the transaction is fsynced
+//! to the mempool's own rocksdb journal, and [`Mempool::open`] reloads the journal in arrival
+//! order. A dedicated writer thread group-commits concurrent submissions, so thousands of
+//! submissions per second cost a few fsyncs.
+
+mod journal;
+mod lanes;
+
+use bytes::Bytes;
+use futures::channel::oneshot;
+use journal::{Command, LoadError, Record};
+use lanes::{Pending, State};
+use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxError, TxHash};
+use std::{
+    collections::{BTreeMap, HashSet},
+    path::{Path, PathBuf},
+    sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError},
+    thread,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+/// What the mempool accepts and how it fills blocks.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The registered rollups (from genesis), each with its share and limits.
+    pub rollups: Vec<RollupSpec>,
+    /// Transaction bytes one block may carry, over all rollups.
+    pub max_block_bytes: usize,
+    /// Most pending transactions of one rollup; more are refused with [`SubmitError::LaneFull`].
+    pub max_pending_txs_per_rollup: usize,
+    /// Most pending transaction bytes of one rollup.
+    pub max_pending_bytes_per_rollup: usize,
+    /// How long a transaction may stay pending before [`Mempool::expire`] drops it.
+    pub ttl: Duration,
+}
+
+/// Why a transaction was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("rollup {0} is not registered")]
+    UnknownRollup(RollupId),
+    #[error("invalid transaction: {0}")]
+    Invalid(TxError),
+    #[error("transaction is already pending")]
+    Duplicate,
+    #[error("transaction is already included in a finalized block")]
+    AlreadyIncluded,
+    #[error("rollup {rollup} has too many pending transactions, retry later")]
+    LaneFull { rollup: RollupId },
+    #[error("transaction could not be stored: {0}")]
+    Storage(String),
+}
+
+/// Why the mempool could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open mempool journal at {}: {source}", .path.display())]
+    Db {
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
+    #[error("mempool journal at {} is corrupt: {what}", .path.display())]
+    Corrupt { path: PathBuf, what: String },
+    #[error("rollup {0} is registered twice")]
+    DuplicateRollup(RollupId),
+    #[error("cannot start the mempool journal writer: {0}")]
+    Writer(std::io::Error),
+}
+
+/// Handle to the pending set; cheap to clone. The journal is flushed and closed when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub struct Mempool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    specs: BTreeMap<RollupId, RollupSpec>,
+    max_block_bytes: usize,
+    max_pending_txs_per_rollup: usize,
+    max_pending_bytes_per_rollup: usize,
+    ttl: Duration,
+    is_included: Box<dyn Fn(&TxHash) -> bool + Send + Sync>,
+    state: Arc<Mutex<State>>,
+    /// Sent to while holding `state`, so the journal sees additions and removals in the same
+    /// order as memory does.
+    commands: mpsc::Sender<Command>,
+    writer: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Let the writer flush every queued command and close the database, so the journal can
+        // be reopened as soon as this returns.
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Mempool {
+    /// Opens (creating) the journal at `path` and reloads every pending transaction in arrival
+    /// order. `is_included` answers whether a transaction is finalized: those are dropped on
+    /// reload and refused on submission (the node passes a closure over its store).
+    ///
+    /// On reload, transactions of rollups no longer registered or over their rollup's current
+    /// size limit are dropped too; caps are not applied, since every entry was acknowledged.
+    pub fn open(
+        path: &Path,
+        cfg: Config,
+        is_included: impl Fn(&TxHash) -> bool + Send + Sync + 'static,
+    ) -> Result<Self, OpenError> {
+        let mut specs = BTreeMap::new();
+        for spec in &cfg.rollups {
+            if specs.insert(spec.id, spec.clone()).is_some() {
+                return Err(OpenError::DuplicateRollup(spec.id));
+            }
+        }
+        let db_error = |source| OpenError::Db {
+            path: path.to_path_buf(),
+            source,
+        };
+        let db = journal::open(path).map_err(db_error)?;
+        let records = journal::load(&db).map_err(|e| match e {
+            LoadError::Db(source) => db_error(source),
+            LoadError::Corrupt(what) => OpenError::Corrupt {
+                path: path.to_path_buf(),
+                what,
+            },
+        })?;
+
+        let mut state = State::new(&cfg.rollups);
+        let mut dropped = Vec::new();
+        let mut seen = HashSet::with_capacity(records.len());
+        for (seq, record) in records {
+            let hash = tx_hash(&record.raw);
+            let fits = specs.get(&record.rollup).is_some_and(|spec| {
+                record.raw.len() <= (spec.max_tx_bytes as usize).min(cfg.max_block_bytes)
+            });
+            if !fits || !seen.insert(hash) || is_included(&hash) {
+                dropped.push(seq);
+                state.next_seq = state.next_seq.max(seq + 1);
+                continue;
+            }
+            let tx = Pending {
+                hash,
+                raw: record.raw,
+                arrived_ms: record.arrived_ms,
+                durable: true,
+            };
+            state.insert(record.rollup, seq, tx);
+        }
+        if !dropped.is_empty() {
+            journal::delete_synced(&db, &dropped).map_err(db_error)?;
+        }
+        tracing::info!(
+            path = %path.display(),
+            pending = state.by_hash.len(),
+            dropped = dropped.len(),
+            "mempool journal reloaded"
+        );
+
+        let state = Arc::new(Mutex::new(state));
+        let (commands, receiver) = mpsc::channel();
+        let writer_state = state.clone();
+        let writer = thread::Builder::new()
+            .name("mempool-journal".into())
+            .spawn(move || journal::run_writer(db, writer_state, receiver))
+            .map_err(OpenError::Writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                specs,
+                max_block_bytes: cfg.max_block_bytes,
+                max_pending_txs_per_rollup: cfg.max_pending_txs_per_rollup,
+                max_pending_bytes_per_rollup: cfg.max_pending_bytes_per_rollup,
+                ttl: cfg.ttl,
+                is_included: Box::new(is_included),
+                state,
+                commands,
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    /// Validates the transaction for its rollup, deduplicates it, enforces the lane's caps and
+    /// returns its hash once it is durable.
+    pub async fn submit(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
+        let (hash, persisted) = self.accept(rollup, raw)?;
+        Self::finish(hash, persisted.await)
+    }
+
+    /// [`Self::submit`] for synchronous callers (blocks the thread until the transaction is
+    /// durable).
+    pub fn submit_blocking(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
+        let (hash, persisted) = self.accept(rollup, raw)?;
+        Self::finish(hash, futures::executor::block_on(persisted))
+    }
+
+    /// Fills one block: one [`Batch`] per registered rollup, sorted by rollup id (possibly
+    /// empty). Each rollup first takes its oldest transactions up to its `share_bytes` and
+    /// `max_txs_per_block`; the block budget left over is then handed out round-robin, one
+    /// transaction at a time, to rollups that still have transactions. Transactions for which
+    /// `exclude` is true (already in a not-yet-finalized ancestor) are skipped. Removes nothing.
+    pub fn select(&self, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
+        self.state().select(self.inner.max_block_bytes, exclude)
+    }
+
+    /// Removes transactions a finalized block included (their journal entries are deleted in the
+    /// writer's next batch).
+    pub fn remove_included(&self, hashes: &[TxHash]) {
+        let mut state = self.state();
+        let mut seqs = Vec::new();
+        for hash in hashes {
+            seqs.extend(state.remove(hash));
+            state.note_included(*hash);
+        }
+        self.forget(seqs);
+    }
+
+    /// Drops transactions pending for longer than the ttl and returns their hashes (the node
+    /// records why in its store).
+    pub fn expire(&self) -> Vec<TxHash> {
+        let ttl_ms = u64::try_from(self.inner.ttl.as_millis()).unwrap_or(u64::MAX);
+        let cutoff_ms = now_ms().saturating_sub(ttl_ms);
+        let mut state = self.state();
+        let (hashes, seqs): (Vec<TxHash>, Vec<u64>) =
+            state.remove_arrived_through(cutoff_ms).into_iter().unzip();
+        self.forget(seqs);
+        hashes
+    }
+
+    /// Whether the transaction is pending (accepted, or being made durable).
+    pub fn is_pending(&self, hash: &TxHash) -> bool {
+        self.state().by_hash.contains_key(hash)
+    }
+
+    /// Pending transactions of `rollup` (0 if not registered).
+    pub fn pending_count(&self, rollup: RollupId) -> usize {
+        self.state()
+            .lanes
+            .get(&rollup)
+            .map_or(0, |lane| lane.txs.len())
+    }
+
+    /// Pending transaction bytes of `rollup` (0 if not registered).
+    pub fn pending_bytes(&self, rollup: RollupId) -> usize {
+        self.state().lanes.get(&rollup).map_or(0, |lane| lane.bytes)
+    }
+
+    /// Pending transactions over all rollups.
+    pub fn len(&self) -> usize {
+        self.state().by_hash.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks and reserves the transaction in memory and queues its journal write; the receiver
+    /// hears when that write is synced.
+    fn accept(
+        &self,
+        rollup: RollupId,
+        raw: Bytes,
+    ) -> Result<(TxHash, oneshot::Receiver<Result<(), String>>), SubmitError> {
+        let inner = &*self.inner;
+        let spec = inner
+            .specs
+            .get(&rollup)
+            .ok_or(SubmitError::UnknownRollup(rollup))?;
+        if raw.len() > inner.max_block_bytes {
+            return Err(SubmitError::Invalid(TxError::TooLarge {
+                size: raw.len(),
+                limit: inner.max_block_bytes,
+            }));
+        }
+        let hash = tx_hash(&raw);
+        // Cheap refusal of a resubmission before the (costly) signature check.
+        if self.is_pending(&hash) {
+            return Err(SubmitError::Duplicate);
+        }
+        spec.check_tx(&raw).map_err(SubmitError::Invalid)?;
+        if (inner.is_included)(&hash) {
+            return Err(SubmitError::AlreadyIncluded);
+        }
+        let arrived_ms = now_ms();
+        let record = Record::encode(rollup, arrived_ms, &raw);
+        let (done, persisted) = oneshot::channel();
+
+        let mut state = self.state();
+        if state.by_hash.contains_key(&hash) {
+            return Err(SubmitError::Duplicate);
+        }
+        // Finalized between the check above and now.
+        if state.was_recently_included(&hash) {
+            return Err(SubmitError::AlreadyIncluded);
+        }
+        let lane = &state.lanes[&rollup];
+        if lane.txs.len() >= inner.max_pending_txs_per_rollup
+            || lane.bytes + raw.len() > inner.max_pending_bytes_per_rollup
+        {
+            return Err(SubmitError::LaneFull { rollup });
+        }
+        let seq = state.next_seq;
+        let tx = Pending {
+            hash,
+            raw,
+            arrived_ms,
+            durable: false,
+        };
+        state.insert(rollup, seq, tx);
+        let command = Command::Persist {
+            rollup,
+            seq,
+            record,
+            done,
+        };
+        if inner.commands.send(command).is_err() {
+            state.remove_entry(rollup, seq);
+            return Err(SubmitError::Storage(
+                "mempool journal writer stopped".into(),
+            ));
+        }
+        Ok((hash, persisted))
+    }
+
+    fn finish(
+        hash: TxHash,
+        persisted: Result<Result<(), String>, oneshot::Canceled>,
+    ) -> Result<TxHash, SubmitError> {
+        match persisted {
+            Ok(Ok(())) => Ok(hash),
+            Ok(Err(e)) => Err(SubmitError::Storage(e)),
+            Err(oneshot::Canceled) => Err(SubmitError::Storage(
+                "mempool journal writer stopped before the write".into(),
+            )),
+        }
+    }
+
+    /// Queues deletion of journal entries. Called with the state lock held (see `commands`).
+    fn forget(&self, seqs: Vec<u64>) {
+        if !seqs.is_empty() {
+            // Only fails once the writer is gone, i.e. while shutting down: the entries are then
+            // dropped on the next open (included) or expire again.
+            let _ = self.inner.commands.send(Command::Forget { seqs });
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,518 @@
+use super::*;
+use futures::{executor::block_on, future::join_all};
+use ordo_types::RollupKind;
+use std::time::Instant;
+
+const TX_BYTES: usize = 100;
+
+fn opaque(id: RollupId, share_bytes: u32) -> RollupSpec {
+    RollupSpec {
+        id,
+        kind: RollupKind::Opaque,
+        share_bytes,
+        max_tx_bytes: 1_000,
+        max_txs_per_block: 10_000,
+    }
+}
+
+/// Three opaque rollups (1, 2, 3) with equal shares that add up to the block.
+fn config() -> Config {
+    Config {
+        rollups: vec![opaque(1, 10_000), opaque(2, 10_000), opaque(3, 10_000)],
+        max_block_bytes: 30_000,
+        max_pending_txs_per_rollup: 200_000,
+        max_pending_bytes_per_rollup: 64 << 20,
+        ttl: Duration::from_secs(60),
+    }
+}
+
+fn open(dir: &tempfile::TempDir, cfg: Config) -> Mempool {
+    Mempool::open(dir.path(), cfg, |_| false).unwrap()
+}
+
+/// A distinct `TX_BYTES`-byte opaque transaction.
+fn tx(tag: &str, i: usize) -> Bytes {
+    let mut raw = format!("{tag}-{i}-").into_bytes();
+    raw.resize(TX_BYTES, b'.');
+    Bytes::from(raw)
+}
+
+fn submit_all(pool: &Mempool, rollup: RollupId, txs: impl IntoIterator<Item = Bytes>) {
+    let results = block_on(join_all(
+        txs.into_iter().map(|raw| pool.submit(rollup, raw)),
+    ));
+    for result in results {
+        result.unwrap();
+    }
+}
+
+fn batch_of(batches: &[Batch], rollup: RollupId) -> &Batch {
+    batches.iter().find(|b| b.rollup == rollup).unwrap()
+}
+
+fn included(batches: &[Batch]) -> Vec<TxHash> {
+    batches.iter().flat_map(Batch::tx_hashes).collect()
+}
+
+#[test]
+fn a_flooded_rollup_never_starves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    // 100k transactions at once: group commit makes this a handful of fsyncs.
+    let started = Instant::now();
+    submit_all(&pool, 1, (0..100_000).map(|i| tx("flood", i)));
+    eprintln!("100k concurrent submissions took {:?}", started.elapsed());
+    assert_eq!(pool.pending_count(1), 100_000);
+
+    let mut next_flood_tx = 0;
+    for block in 0..5 {
+        let small: Vec<Bytes> = (0..5).map(|i| tx(&format!("small-{block}"), i)).collect();
+        submit_all(&pool, 2, small.clone());
+        submit_all(&pool, 3, (0..5).map(|i| tx(&format!("other-{block}"), i)));
+
+        let started = Instant::now();
+        let batches = pool.select(&|_| false);
+        eprintln!("select over ~100k pending took {:?}", started.elapsed());
+        assert_eq!(
+            batches.iter().map(|b| b.rollup).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        // The small rollups get everything they have, in order.
+        assert_eq!(batch_of(&batches, 2).txs, small);
+        assert_eq!(batch_of(&batches, 3).txs.len(), 5);
+        // The flooded rollup gets its share plus exactly what the others left, oldest first.
+        let flood = batch_of(&batches, 1);
+        let small_bytes = 2 * 5 * TX_BYTES;
+        assert_eq!(flood.tx_bytes(), 30_000 - small_bytes);
+        for (k, raw) in flood.txs.iter().enumerate() {
+            assert_eq!(raw, &tx("flood", next_flood_tx + k));
+        }
+        next_flood_tx += flood.txs.len();
+        pool.remove_included(&included(&batches));
+        assert_eq!(pool.pending_count(2), 0);
+    }
+    assert_eq!(pool.pending_count(1), 100_000 - next_flood_tx);
+}
+
+#[test]
+fn unused_share_goes_to_the_rollups_that_have_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    submit_all(&pool, 2, (0..1_000).map(|i| tx("only", i)));
+    let batches = pool.select(&|_| false);
+    assert_eq!(batches.len(), 3);
+    assert!(batch_of(&batches, 1).txs.is_empty());
+    assert!(batch_of(&batches, 3).txs.is_empty());
+    assert_eq!(batch_of(&batches, 2).tx_bytes(), 30_000);
+
+    // Two busy rollups split the idle one's share evenly (round-robin).
+    submit_all(&pool, 1, (0..1_000).map(|i| tx("busy", i)));
+    let batches = pool.select(&|_| false);
+    assert_eq!(batch_of(&batches, 1).tx_bytes(), 15_000);
+    assert_eq!(batch_of(&batches, 2).tx_bytes(), 15_000);
+
+    // Nothing pending: one empty batch per rollup.
+    let empty = tempfile::tempdir().unwrap();
+    let batches = open(&empty, config()).select(&|_| false);
+    assert_eq!(batches.len(), 3);
+    assert!(batches.iter().all(|b| b.txs.is_empty()));
+}
+
+#[test]
+fn selection_honours_per_block_tx_caps_and_exclusions() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.rollups[0].max_txs_per_block = 3;
+    let pool = open(&dir, cfg);
+    submit_all(&pool, 1, (0..10).map(|i| tx("capped", i)));
+    submit_all(&pool, 2, (0..10).map(|i| tx("free", i)));
+    let batches = pool.select(&|_| false);
+    // Phase 2 does not lift the cap, even with most of the block unused.
+    assert_eq!(batch_of(&batches, 1).txs.len(), 3);
+    assert_eq!(batch_of(&batches, 2).txs.len(), 10);
+
+    // Transactions already in a pending ancestor are skipped, the next ones take their place.
+    let in_ancestor: HashSet<TxHash> = [tx_hash(&tx("capped", 0)), tx_hash(&tx("capped", 2))]
+        .into_iter()
+        .collect();
+    let batches = pool.select(&|h| in_ancestor.contains(h));
+    assert_eq!(
+        batch_of(&batches, 1).txs,
+        [tx("capped", 1), tx("capped", 3), tx("capped", 4)]
+    );
+    // Selecting removes nothing.
+    assert_eq!(pool.len(), 20);
+}
+
+#[test]
+fn a_transaction_larger_than_what_is_left_stops_its_lane() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.max_block_bytes = 1_000;
+    cfg.rollups = vec![opaque(1, 150), opaque(2, 850)];
+    let pool = open(&dir, cfg);
+    let small = Bytes::from(vec![1u8; 100]);
+    let large = Bytes::from(vec![2u8; 950]);
+    let after = Bytes::from(vec![3u8; 10]);
+    for raw in [&small, &large, &after] {
+        pool.submit_blocking(1, raw.clone()).unwrap();
+    }
+    let batches = pool.select(&|_| false);
+    // FIFO within a lane: `after` is not taken ahead of `large`, which does not fit.
+    assert_eq!(batch_of(&batches, 1).txs, [small]);
+}
+
+#[test]
+fn size_and_lane_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.max_pending_txs_per_rollup = 3;
+    cfg.max_pending_bytes_per_rollup = 1_000;
+    cfg.rollups[1].max_tx_bytes = 50_000;
+    let pool = open(&dir, cfg);
+
+    assert_eq!(
+        pool.submit_blocking(1, Bytes::from(vec![0u8; 1_001])),
+        Err(SubmitError::Invalid(TxError::TooLarge {
+            size: 1_001,
+            limit: 1_000
+        }))
+    );
+    // Larger than a whole block can never be included.
+    assert_eq!(
+        pool.submit_blocking(2, Bytes::from(vec![0u8; 40_000])),
+        Err(SubmitError::Invalid(TxError::TooLarge {
+            size: 40_000,
+            limit: 30_000
+        }))
+    );
+    assert_eq!(
+        pool.submit_blocking(1, Bytes::new()),
+        Err(SubmitError::Invalid(TxError::Empty))
+    );
+
+    for i in 0..3 {
+        pool.submit_blocking(1, tx("a", i)).unwrap();
+    }
+    let full = pool.submit_blocking(1, tx("a", 3));
+    assert_eq!(full, Err(SubmitError::LaneFull { rollup: 1 }));
+    assert_eq!(
+        full.unwrap_err().to_string(),
+        "rollup 1 has too many pending transactions, retry later"
+    );
+    // Other lanes are not affected.
+    pool.submit_blocking(3, tx("c", 0)).unwrap();
+
+    // The byte cap.
+    pool.submit_blocking(2, Bytes::from(vec![7u8; 600]))
+        .unwrap();
+    assert_eq!(
+        pool.submit_blocking(2, Bytes::from(vec![8u8; 401])),
+        Err(SubmitError::LaneFull { rollup: 2 })
+    );
+    pool.submit_blocking(2, Bytes::from(vec![8u8; 400]))
+        .unwrap();
+    assert_eq!(pool.pending_bytes(2), 1_000);
+
+    // Room frees up once transactions are included.
+    pool.remove_included(&[tx_hash(&tx("a", 0))]);
+    pool.submit_blocking(1, tx("a", 3)).unwrap();
+}
+
+#[test]
+fn duplicates_and_unknown_rollups_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let finalized = tx("finalized", 0);
+    let finalized_hash = tx_hash(&finalized);
+    let pool = Mempool::open(dir.path(), config(), move |h| *h == finalized_hash).unwrap();
+
+    let raw = tx("once", 0);
+    let hash = block_on(pool.submit(1, raw.clone())).unwrap();
+    assert_eq!(hash, tx_hash(&raw));
+    assert!(pool.is_pending(&hash));
+    assert_eq!(
+        block_on(pool.submit(1, raw.clone())),
+        Err(SubmitError::Duplicate)
+    );
+    // Concurrent duplicates: exactly one is accepted.
+    let twin = tx("twin", 0);
+    let results = block_on(join_all((0..8).map(|_| pool.submit(2, twin.clone()))));
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert_eq!(pool.pending_count(2), 1);
+
+    assert_eq!(
+        pool.submit_blocking(1, finalized),
+        Err(SubmitError::AlreadyIncluded)
+    );
+    pool.remove_included(&[hash]);
+    assert!(!pool.is_pending(&hash));
+    assert_eq!(
+        pool.submit_blocking(1, raw),
+        Err(SubmitError::AlreadyIncluded)
+    );
+
+    let unknown = pool.submit_blocking(77, tx("x", 0));
+    assert_eq!(unknown, Err(SubmitError::UnknownRollup(77)));
+    assert_eq!(
+        unknown.unwrap_err().to_string(),
+        "rollup 77 is not registered"
+    );
+    assert_eq!(pool.pending_count(77), 0);
+}
+
+mod evm {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_eips::eip2718::Encodable2718;
+    use alloy_network::TxSignerSync;
+    use alloy_primitives::{Address, Signature, TxKind, B256, U256};
+    use alloy_signer_local::PrivateKeySigner;
+
+    const CHAIN: u64 = 10;
+
+    fn unsigned(chain_id: u64, nonce: u64) -> TxEip1559 {
+        TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 1_000_000_000,
+            max_priority_fee_per_gas: 1_000,
+            to: TxKind::Call(Address::repeat_byte(0x42)),
+            value: U256::from(1),
+            ..Default::default()
+        }
+    }
+
+    fn signed(chain_id: u64, nonce: u64) -> Bytes {
+        let signer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x11)).unwrap();
+        let mut tx = unsigned(chain_id, nonce);
+        let signature = signer.sign_transaction_sync(&mut tx).unwrap();
+        encode(tx, signature)
+    }
+
+    fn encode(tx: TxEip1559, signature: Signature) -> Bytes {
+        let envelope: TxEnvelope = tx.into_signed(signature).into();
+        envelope.encoded_2718().into()
+    }
+
+    fn pool(dir: &tempfile::TempDir) -> Mempool {
+        let mut cfg = config();
+        cfg.rollups = vec![RollupSpec::with_defaults(CHAIN, RollupKind::Evm)];
+        cfg.max_block_bytes = 1 << 20;
+        open(dir, cfg)
+    }
+
+    #[test]
+    fn valid_transactions_are_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir);
+        let raw = signed(CHAIN, 0);
+        let hash = pool.submit_blocking(CHAIN, raw.clone()).unwrap();
+        assert_eq!(hash, tx_hash(&raw));
+        assert_eq!(pool.select(&|_| false)[0].txs, [raw]);
+    }
+
+    #[test]
+    fn malformed_foreign_and_forged_transactions_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = pool(&dir);
+        let submit = |raw: Bytes| pool.submit_blocking(CHAIN, raw).unwrap_err();
+
+        assert!(matches!(
+            submit(Bytes::from_static(b"\x02garbage")),
+            SubmitError::Invalid(TxError::Malformed(_))
+        ));
+        assert_eq!(
+            submit(signed(CHAIN + 1, 0)),
+            SubmitError::Invalid(TxError::WrongChain {
+                expected: CHAIN,
+                found: CHAIN + 1
+            })
+        );
+        let forged = encode(
+            unsigned(CHAIN, 0),
+            Signature::new(U256::ZERO, U256::from(1), false),
+        );
+        assert!(matches!(
+            submit(forged),
+            SubmitError::Invalid(TxError::BadSignature(_))
+        ));
+        let mut trailing = signed(CHAIN, 1).to_vec();
+        trailing.push(0);
+        assert_eq!(
+            submit(trailing.into()),
+            SubmitError::Invalid(TxError::TrailingBytes)
+        );
+        assert_eq!(
+            submit(Bytes::from_static(b"\x7e\x01")),
+            SubmitError::Invalid(TxError::Deposit)
+        );
+        assert!(pool.is_empty());
+    }
+}
+
+#[test]
+fn pending_transactions_survive_a_restart_in_arrival_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let order = [
+        (1, tx("a", 0)),
+        (2, tx("b", 0)),
+        (1, tx("a", 1)),
+        (3, tx("c", 0)),
+    ];
+    let before = {
+        let pool = open(&dir, config());
+        for (rollup, raw) in &order {
+            pool.submit_blocking(*rollup, raw.clone()).unwrap();
+        }
+        pool.select(&|_| false)
+    };
+    let pool = open(&dir, config());
+    assert_eq!(pool.len(), 4);
+    assert_eq!(pool.select(&|_| false), before);
+    assert_eq!(batch_of(&before, 1).txs, [tx("a", 0), tx("a", 1)]);
+
+    // New submissions queue behind the reloaded ones.
+    pool.submit_blocking(1, tx("a", 2)).unwrap();
+    pool.remove_included(&[tx_hash(&tx("a", 0))]);
+    drop(pool);
+
+    let pool = open(&dir, config());
+    assert_eq!(
+        batch_of(&pool.select(&|_| false), 1).txs,
+        [tx("a", 1), tx("a", 2)]
+    );
+    drop(pool);
+
+    // Transactions finalized while the node was down are dropped on reload, for good.
+    let finalized = tx_hash(&tx("b", 0));
+    let pool = Mempool::open(dir.path(), config(), move |h| *h == finalized).unwrap();
+    assert!(!pool.is_pending(&finalized));
+    assert_eq!(pool.len(), 3);
+    drop(pool);
+    assert!(!open(&dir, config()).is_pending(&finalized));
+}
+
+#[test]
+fn reload_drops_transactions_the_registry_no_longer_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let pool = open(&dir, config());
+        pool.submit_blocking(1, tx("kept", 0)).unwrap();
+        pool.submit_blocking(3, tx("orphan", 0)).unwrap();
+        pool.submit_blocking(2, Bytes::from(vec![9u8; 500]))
+            .unwrap();
+    }
+    let mut cfg = config();
+    cfg.rollups.pop();
+    cfg.rollups[1].max_tx_bytes = 400;
+    let pool = open(&dir, cfg);
+    assert_eq!(pool.len(), 1);
+    assert!(pool.is_pending(&tx_hash(&tx("kept", 0))));
+}
+
+#[test]
+fn old_transactions_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.ttl = Duration::from_millis(200);
+    let pool = open(&dir, cfg.clone());
+    let old = pool.submit_blocking(1, tx("old", 0)).unwrap();
+    let old_other_lane = pool.submit_blocking(2, tx("old", 1)).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let fresh = pool.submit_blocking(1, tx("fresh", 0)).unwrap();
+
+    let mut expired = pool.expire();
+    expired.sort();
+    let mut expected = vec![old, old_other_lane];
+    expected.sort();
+    assert_eq!(expired, expected);
+    assert!(pool.expire().is_empty());
+    assert!(!pool.is_pending(&old));
+    assert!(pool.is_pending(&fresh));
+    drop(pool);
+
+    let pool = open(&dir, cfg);
+    assert_eq!(pool.len(), 1);
+    assert!(pool.is_pending(&fresh));
+}
+
+#[test]
+fn concurrent_blocking_submissions_are_all_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                for i in 0..250 {
+                    pool.submit_blocking(1 + (t % 3), tx(&format!("t{t}"), i))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(pool.len(), 2_000);
+    drop(pool);
+    assert_eq!(open(&dir, config()).len(), 2_000);
+}
+
+#[test]
+fn select_is_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.max_block_bytes = 1 << 20;
+    for spec in &mut cfg.rollups {
+        spec.share_bytes = 1 << 18;
+    }
+    let pool = open(&dir, cfg);
+    for rollup in 1..=3 {
+        submit_all(
+            &pool,
+            rollup,
+            (0..3_334).map(|i| tx(&format!("r{rollup}"), i)),
+        );
+    }
+    let started = Instant::now();
+    let runs = 20;
+    for _ in 0..runs {
+        let batches = pool.select(&|_| false);
+        assert_eq!(batches.iter().map(|b| b.txs.len()).sum::<usize>(), 10_002);
+    }
+    let each = started.elapsed() / runs;
+    eprintln!("select over 10k pending: {each:?}");
+    assert!(each < Duration::from_millis(50), "select took {each:?}");
+}
+
+#[test]
+fn open_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.rollups.push(opaque(2, 1));
+    assert!(matches!(
+        Mempool::open(dir.path(), cfg, |_| false),
+        Err(OpenError::DuplicateRollup(2))
+    ));
+
+    // The journal is locked while open.
+    let pool = open(&dir, config());
+    let err = Mempool::open(dir.path(), config(), |_| false)
+        .err()
+        .unwrap();
+    assert!(matches!(err, OpenError::Db { .. }), "{err}");
+    assert!(err.to_string().contains(&dir.path().display().to_string()));
+    drop(pool);
+
+    // An entry this crate did not write.
+    {
+        let db = rocksdb::DB::open_default(dir.path()).unwrap();
+        db.put(b"not-a-seq", b"x").unwrap();
+    }
+    let err = Mempool::open(dir.path(), config(), |_| false)
+        .err()
+        .unwrap();
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+}

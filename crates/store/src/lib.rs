@@ -1,0 +1,555 @@
+//! The node's durable query index of finalized blocks.
+//!
+//! Consensus and marshal keep blocks for agreement and backfill; this crate keeps what clients ask
+//! about them afterwards, in one rocksdb database with a column family per index:
+//!
+//! | column family    | key                        | value                                      |
+//! |------------------|----------------------------|--------------------------------------------|
+//! | `blocks`         | height (BE)                | encoded [`Block`]                          |
+//! | `certificates`   | height (BE)                | encoded [`Certificate`]                    |
+//! | `digests`        | block digest               | height (BE)                                |
+//! | `txs`            | tx hash                    | [`TxLocation`] of its first inclusion      |
+//! | `rollup_batches` | rollup (BE) ‖ height (BE)  | encoded [`RollupBatch`] (txs, proof, cert) |
+//! | `rejections`     | tx hash                    | why the node dropped it (UTF-8)            |
+//! | `meta`           | `schema`, `indexed_height` | schema version, last indexed height        |
+//!
+//! A finalized block is indexed in one synced write batch, so after a crash the index holds the
+//! whole block or none of it, and `indexed_height` never runs ahead of the data. Per-rollup
+//! batches are stored with their proof and certificate, so a rollup's stream (and a receipt) is
+//! served without reading or decoding any other rollup's transactions.
+
+use commonware_codec::{Decode, DecodeExt, Encode};
+use ordo_types::{
+    merkle, tx_hash, Block, BlockLimits, Certificate, Digest, Receipt, RollupBatch, RollupId,
+    TxHash,
+};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
+    WriteBatch, WriteOptions, DB,
+};
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+const CF_BLOCKS: &str = "blocks";
+const CF_CERTIFICATES: &str = "certificates";
+const CF_DIGESTS: &str = "digests";
+const CF_TXS: &str = "txs";
+const CF_ROLLUP_BATCHES: &str = "rollup_batches";
+const CF_REJECTIONS: &str = "rejections";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 7] = [
+    CF_BLOCKS,
+    CF_CERTIFICATES,
+    CF_DIGESTS,
+    CF_TXS,
+    CF_ROLLUP_BATCHES,
+    CF_REJECTIONS,
+    CF_META,
+];
+
+const META_SCHEMA: &[u8] = b"schema";
+const META_INDEXED_HEIGHT: &[u8] = b"indexed_height";
+/// Bumped on any incompatible change of the layout above.
+const SCHEMA_VERSION: u32 = 1;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store at {}: {source}", .path.display())]
+    Open {
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
+    #[error("store at {}: {source}", .path.display())]
+    Db {
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
+    #[error("store at {} is corrupt: {what}", .path.display())]
+    Corrupt { path: PathBuf, what: String },
+    #[error(
+        "store at {} has schema version {found}, this node reads version {SCHEMA_VERSION}",
+        .path.display()
+    )]
+    UnknownSchema { path: PathBuf, found: String },
+    #[error("cannot index height {offered}: the next height to index is {expected}")]
+    HeightGap { expected: u64, offered: u64 },
+    #[error("height {height} is already indexed with block {indexed}, refusing block {offered}")]
+    Conflict {
+        height: u64,
+        indexed: Digest,
+        offered: Digest,
+    },
+    #[error("height {height} precedes the first indexed block and can no longer be indexed")]
+    BeforeFirstIndexed { height: u64 },
+    #[error("certificate at height {height} certifies {certified}, not the block {block}")]
+    CertificateMismatch {
+        height: u64,
+        block: Digest,
+        certified: Digest,
+    },
+    #[error("block {digest} at height {height} cannot be indexed: {reason}")]
+    InvalidBlock {
+        height: u64,
+        digest: Digest,
+        reason: &'static str,
+    },
+}
+
+/// Where a finalized transaction is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLocation {
+    pub height: u64,
+    pub rollup: RollupId,
+    /// Position of its batch in `block.batches`.
+    pub batch: u32,
+    /// Position in its batch.
+    pub index: u32,
+}
+
+impl TxLocation {
+    const SIZE: usize = 8 + 8 + 4 + 4;
+
+    fn to_bytes(self) -> [u8; Self::SIZE] {
+        let mut out = [0u8; Self::SIZE];
+        out[..8].copy_from_slice(&self.height.to_be_bytes());
+        out[8..16].copy_from_slice(&self.rollup.to_be_bytes());
+        out[16..20].copy_from_slice(&self.batch.to_be_bytes());
+        out[20..].copy_from_slice(&self.index.to_be_bytes());
+        out
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let bytes: &[u8; Self::SIZE] = bytes.try_into().ok()?;
+        Some(Self {
+            height: u64::from_be_bytes(bytes[..8].try_into().ok()?),
+            rollup: u64::from_be_bytes(bytes[8..16].try_into().ok()?),
+            batch: u32::from_be_bytes(bytes[16..20].try_into().ok()?),
+            index: u32::from_be_bytes(bytes[20..].try_into().ok()?),
+        })
+    }
+}
+
+/// Handle to the index; cheap to clone and shared by the engine and the RPC server.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DB,
+    path: PathBuf,
+    limits: BlockLimits,
+    /// Serializes `index_finalized` so its height check and its write are one step.
+    index_lock: Mutex<()>,
+}
+
+impl Store {
+    /// Opens (creating if missing) the index at `path`. `limits` bound what decoding a stored
+    /// block may allocate.
+    pub fn open(path: &Path, limits: BlockLimits) -> Result<Self, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let descriptors = COLUMN_FAMILIES.iter().map(|&name| {
+            let mut cf = Options::default();
+            // Bodies are transaction bytes: worth compressing. Keys and small values are not.
+            if matches!(name, CF_BLOCKS | CF_ROLLUP_BATCHES) {
+                cf.set_compression_type(DBCompressionType::Lz4);
+            }
+            ColumnFamilyDescriptor::new(name, cf)
+        });
+        let db = DB::open_cf_descriptors(&options, path, descriptors).map_err(|source| {
+            StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        let store = Self {
+            inner: Arc::new(Inner {
+                db,
+                path: path.to_path_buf(),
+                limits,
+                index_lock: Mutex::new(()),
+            }),
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// Where the index lives.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Last height indexed (None before the first block).
+    pub fn indexed_height(&self) -> Result<Option<u64>, StoreError> {
+        self.get(CF_META, META_INDEXED_HEIGHT)?
+            .map(|v| self.decode_u64(&v, "indexed height"))
+            .transpose()
+    }
+
+    /// Indexes a finalized block and its certificate, atomically, in one synced write: the block
+    /// and certificate by height, the digest, every transaction's location, each rollup's batch
+    /// and the new indexed height. Re-indexing a block already indexed is a no-op; any other
+    /// height than `indexed_height + 1` is refused (the first block indexed may be any height).
+    pub fn index_finalized(
+        &self,
+        block: &Block,
+        certificate: &Certificate,
+    ) -> Result<(), StoreError> {
+        let height = block.height();
+        let digest = block.digest();
+        if certificate.payload != digest {
+            return Err(StoreError::CertificateMismatch {
+                height,
+                block: digest,
+                certified: certificate.payload,
+            });
+        }
+        let invalid = |reason| StoreError::InvalidBlock {
+            height,
+            digest,
+            reason,
+        };
+        if block.batches.windows(2).any(|w| w[0].rollup >= w[1].rollup) {
+            return Err(invalid("batches are not sorted by rollup id"));
+        }
+
+        let _indexing = self
+            .inner
+            .index_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(indexed) = self.indexed_height()? {
+            if height <= indexed {
+                // A replay (e.g. after a crash before marshal saw our ack) of the same block.
+                return match self.certificate(height)? {
+                    Some(indexed) if indexed.payload == digest => Ok(()),
+                    Some(indexed) => Err(StoreError::Conflict {
+                        height,
+                        indexed: indexed.payload,
+                        offered: digest,
+                    }),
+                    None => Err(StoreError::BeforeFirstIndexed { height }),
+                };
+            }
+            if height != indexed + 1 {
+                return Err(StoreError::HeightGap {
+                    expected: indexed + 1,
+                    offered: height,
+                });
+            }
+        }
+
+        let height_key = height.to_be_bytes();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BLOCKS), height_key, block.encode());
+        batch.put_cf(self.cf(CF_CERTIFICATES), height_key, certificate.encode());
+        batch.put_cf(self.cf(CF_DIGESTS), digest.0, height_key);
+
+        // A hash seen again (replayed in a later block, or twice in this one) keeps its first
+        // location: that inclusion is the one that executed.
+        let hashes: Vec<&TxHash> = block.tx_hashes().iter().flatten().collect();
+        let mut already_indexed = Vec::with_capacity(hashes.len());
+        for found in
+            self.inner
+                .db
+                .batched_multi_get_cf(self.cf(CF_TXS), hashes.iter().copied(), false)
+        {
+            already_indexed.push(found.map_err(|source| self.db_error(source))?.is_some());
+        }
+        let mut already_indexed = already_indexed.into_iter();
+        let mut seen = HashSet::with_capacity(hashes.len());
+        for (position, (block_batch, batch_hashes)) in
+            block.batches.iter().zip(block.tx_hashes()).enumerate()
+        {
+            for (index, hash) in batch_hashes.iter().enumerate() {
+                let known = already_indexed.next().unwrap_or(false);
+                if known || !seen.insert(*hash) {
+                    continue;
+                }
+                let location = TxLocation {
+                    height,
+                    rollup: block_batch.rollup,
+                    batch: u32::try_from(position).map_err(|_| invalid("too many batches"))?,
+                    index: u32::try_from(index).map_err(|_| invalid("batch too large"))?,
+                };
+                batch.put_cf(self.cf(CF_TXS), hash, location.to_bytes());
+            }
+            let rollup_batch = block
+                .rollup_batch(block_batch.rollup, certificate)
+                .ok_or_else(|| invalid("batch proof cannot be built"))?;
+            batch.put_cf(
+                self.cf(CF_ROLLUP_BATCHES),
+                rollup_key(block_batch.rollup, height),
+                rollup_batch.encode(),
+            );
+        }
+        batch.put_cf(self.cf(CF_META), META_INDEXED_HEIGHT, height_key);
+
+        let mut synced = WriteOptions::default();
+        synced.set_sync(true);
+        self.inner
+            .db
+            .write_opt(batch, &synced)
+            .map_err(|source| self.db_error(source))
+    }
+
+    /// The finalized block at `height` and its certificate.
+    pub fn block(&self, height: u64) -> Result<Option<(Block, Certificate)>, StoreError> {
+        let key = height.to_be_bytes();
+        let Some(block) = self.get(CF_BLOCKS, &key)? else {
+            return Ok(None);
+        };
+        let certificate = self
+            .certificate(height)?
+            .ok_or_else(|| self.corrupt(format!("block at height {height} has no certificate")))?;
+        let block = Block::decode_cfg(block, &self.inner.limits)
+            .map_err(|e| self.corrupt(format!("block at height {height}: {e}")))?;
+        if block.height() != height || block.digest() != certificate.payload {
+            return Err(self.corrupt(format!(
+                "block stored at height {height} does not match its certificate"
+            )));
+        }
+        Ok(Some((block, certificate)))
+    }
+
+    /// Height of the finalized block with this digest.
+    pub fn height_of(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        self.get(CF_DIGESTS, &digest.0)?
+            .map(|v| self.decode_u64(&v, "height of a digest"))
+            .transpose()
+    }
+
+    /// Where a finalized transaction is (its first inclusion).
+    pub fn tx_location(&self, hash: &TxHash) -> Result<Option<TxLocation>, StoreError> {
+        self.get(CF_TXS, hash)?
+            .map(|v| {
+                TxLocation::from_bytes(&v).ok_or_else(|| {
+                    self.corrupt(format!(
+                        "location of tx {} is {} bytes",
+                        hex::encode(hash),
+                        v.len()
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    /// Whether the transaction is in a finalized block.
+    pub fn is_included(&self, hash: &TxHash) -> Result<bool, StoreError> {
+        Ok(self.get(CF_TXS, hash)?.is_some())
+    }
+
+    /// Receipt of a finalized transaction, built from its rollup's stored batch only.
+    pub fn receipt(&self, hash: &TxHash) -> Result<Option<Receipt>, StoreError> {
+        let Some(location) = self.tx_location(hash)? else {
+            return Ok(None);
+        };
+        let batch = self
+            .rollup_batch(location.rollup, location.height)?
+            .ok_or_else(|| {
+                self.corrupt(format!(
+                    "tx {} is indexed at height {} but rollup {}'s batch there is missing",
+                    hex::encode(hash),
+                    location.height,
+                    location.rollup
+                ))
+            })?;
+        let index = location.index as usize;
+        let hashes: Vec<TxHash> = batch.txs.iter().map(|t| tx_hash(t)).collect();
+        if hashes.get(index) != Some(hash) {
+            return Err(self.corrupt(format!(
+                "tx {} is not at its indexed position {index} of rollup {}'s batch at height {}",
+                hex::encode(hash),
+                location.rollup,
+                location.height
+            )));
+        }
+        let tx_proof = merkle::Proof::build(&hashes, index)
+            .ok_or_else(|| self.corrupt(format!("no proof for index {index}")))?;
+        Ok(Some(Receipt {
+            tx_hash: *hash,
+            rollup: batch.rollup,
+            forced: location.index < batch.forced,
+            tx_proof,
+            batch_proof: batch.batch_proof,
+            header: batch.header,
+            certificate: batch.certificate,
+        }))
+    }
+
+    /// The batch of `rollup` at `height`, with its proof against the certified header.
+    pub fn rollup_batch(
+        &self,
+        rollup: RollupId,
+        height: u64,
+    ) -> Result<Option<RollupBatch>, StoreError> {
+        self.get(CF_ROLLUP_BATCHES, &rollup_key(rollup, height))?
+            .map(|v| self.decode_rollup_batch(rollup, height, v))
+            .transpose()
+    }
+
+    /// Up to `limit` consecutive batches of `rollup` from `from_height` on: a rollup's stream,
+    /// read without touching other rollups' data.
+    pub fn rollup_batches(
+        &self,
+        rollup: RollupId,
+        from_height: u64,
+        limit: usize,
+    ) -> Result<Vec<RollupBatch>, StoreError> {
+        let start = rollup_key(rollup, from_height);
+        let iter = self.inner.db.iterator_cf(
+            self.cf(CF_ROLLUP_BATCHES),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut batches = Vec::new();
+        for entry in iter {
+            if batches.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(|source| self.db_error(source))?;
+            if key.len() != 16 || key[..8] != rollup.to_be_bytes() {
+                break;
+            }
+            let height = u64::from_be_bytes(key[8..].try_into().expect("16-byte key"));
+            batches.push(self.decode_rollup_batch(rollup, height, value.into_vec())?);
+        }
+        Ok(batches)
+    }
+
+    /// Records why the node dropped a transaction (e.g. mempool expiry), for clients to query.
+    pub fn record_rejection(&self, hash: &TxHash, reason: &str) -> Result<(), StoreError> {
+        self.inner
+            .db
+            .put_cf(self.cf(CF_REJECTIONS), hash, reason.as_bytes())
+            .map_err(|source| self.db_error(source))
+    }
+
+    /// Why the node dropped the transaction, if it did.
+    pub fn rejection(&self, hash: &TxHash) -> Result<Option<String>, StoreError> {
+        self.get(CF_REJECTIONS, hash)?
+            .map(|v| {
+                String::from_utf8(v).map_err(|_| {
+                    self.corrupt(format!(
+                        "rejection reason of tx {} is not UTF-8",
+                        hex::encode(hash)
+                    ))
+                })
+            })
+            .transpose()
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let expected = SCHEMA_VERSION.to_be_bytes();
+        match self.get(CF_META, META_SCHEMA)? {
+            Some(found) if found == expected => Ok(()),
+            Some(found) => Err(StoreError::UnknownSchema {
+                path: self.inner.path.clone(),
+                found: match <[u8; 4]>::try_from(found.as_slice()) {
+                    Ok(v) => u32::from_be_bytes(v).to_string(),
+                    Err(_) => format!("0x{}", hex::encode(&found)),
+                },
+            }),
+            None => {
+                // A database with data but no schema marker was not written by this crate.
+                let db = &self.inner.db;
+                let has_data = db.iterator(IteratorMode::Start).next().is_some()
+                    || COLUMN_FAMILIES.iter().any(|name| {
+                        db.iterator_cf(self.cf(name), IteratorMode::Start)
+                            .next()
+                            .is_some()
+                    });
+                if has_data {
+                    return Err(StoreError::UnknownSchema {
+                        path: self.inner.path.clone(),
+                        found: "none".into(),
+                    });
+                }
+                let mut synced = WriteOptions::default();
+                synced.set_sync(true);
+                self.inner
+                    .db
+                    .put_cf_opt(self.cf(CF_META), META_SCHEMA, expected, &synced)
+                    .map_err(|source| self.db_error(source))
+            }
+        }
+    }
+
+    fn certificate(&self, height: u64) -> Result<Option<Certificate>, StoreError> {
+        self.get(CF_CERTIFICATES, &height.to_be_bytes())?
+            .map(|bytes| {
+                Certificate::decode(bytes)
+                    .map_err(|e| self.corrupt(format!("certificate at height {height}: {e}")))
+            })
+            .transpose()
+    }
+
+    fn decode_rollup_batch(
+        &self,
+        rollup: RollupId,
+        height: u64,
+        bytes: Vec<u8>,
+    ) -> Result<RollupBatch, StoreError> {
+        let batch = RollupBatch::decode_cfg(bytes, &self.inner.limits).map_err(|e| {
+            self.corrupt(format!("batch of rollup {rollup} at height {height}: {e}"))
+        })?;
+        if batch.rollup != rollup || batch.header.height != height {
+            return Err(self.corrupt(format!(
+                "batch stored for rollup {rollup} at height {height} is rollup {}'s at height {}",
+                batch.rollup, batch.header.height
+            )));
+        }
+        Ok(batch)
+    }
+
+    fn decode_u64(&self, bytes: &[u8], what: &str) -> Result<u64, StoreError> {
+        <[u8; 8]>::try_from(bytes)
+            .map(u64::from_be_bytes)
+            .map_err(|_| self.corrupt(format!("{what} is {} bytes, expected 8", bytes.len())))
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner
+            .db
+            .get_cf(self.cf(cf), key)
+            .map_err(|source| self.db_error(source))
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every column family is created or opened in `open`.
+        self.inner
+            .db
+            .cf_handle(name)
+            .expect("column family opened in Store::open")
+    }
+
+    fn db_error(&self, source: rocksdb::Error) -> StoreError {
+        StoreError::Db {
+            path: self.inner.path.clone(),
+            source,
+        }
+    }
+
+    fn corrupt(&self, what: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.inner.path.clone(),
+            what,
+        }
+    }
+}
+
+/// Key of a rollup's batch: big-endian so one rollup's batches are contiguous, in height order.
+fn rollup_key(rollup: RollupId, height: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&rollup.to_be_bytes());
+    key[8..].copy_from_slice(&height.to_be_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests;

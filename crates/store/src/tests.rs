@@ -1,0 +1,388 @@
+use super::*;
+use bytes::Bytes;
+use ordo_types::{Batch, CertificateKind, Header, L1Ref};
+
+const ROLLUPS: [RollupId; 3] = [901, 902, 903];
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), BlockLimits::UNBOUNDED).unwrap()
+}
+
+fn certify(block: &Block) -> Certificate {
+    Certificate {
+        kind: CertificateKind::Finalization,
+        epoch: block.header.epoch,
+        view: block.header.view,
+        parent_view: block.header.parent_view,
+        payload: block.digest(),
+        signature: [7; 48],
+    }
+}
+
+fn genesis() -> Block {
+    Block::genesis(1_000, L1Ref::default(), &ROLLUPS)
+}
+
+/// A child of `parent` with `txs[i]` as the batch of `ROLLUPS[i]`.
+fn child(parent: &Block, txs: [&[&str]; 3]) -> Block {
+    let header = Header {
+        view: parent.header.view + 1,
+        parent_view: parent.header.view,
+        parent: parent.digest(),
+        height: parent.height() + 1,
+        timestamp_ms: parent.header.timestamp_ms + 1,
+        ..parent.header.clone()
+    };
+    let batches = ROLLUPS
+        .iter()
+        .zip(txs)
+        .map(|(&rollup, txs)| Batch {
+            rollup,
+            txs: txs
+                .iter()
+                .map(|t| Bytes::copy_from_slice(t.as_bytes()))
+                .collect(),
+        })
+        .collect();
+    Block::new(header, batches)
+}
+
+fn index(store: &Store, block: &Block) {
+    store.index_finalized(block, &certify(block)).unwrap();
+}
+
+/// Checks a receipt offline, the way a light client does: tx -> batch root -> batches root ->
+/// header digest -> certificate payload.
+fn verify_receipt(receipt: &Receipt) -> bool {
+    let Some(batch_root) = receipt.tx_proof.root(&receipt.tx_hash) else {
+        return false;
+    };
+    receipt.batch_proof.verify(
+        &Batch::leaf(receipt.rollup, &batch_root),
+        &receipt.header.batches_root,
+    ) && receipt.header.digest() == receipt.certificate.payload
+}
+
+#[test]
+fn index_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    assert_eq!(store.indexed_height().unwrap(), None);
+    let genesis = genesis();
+    index(&store, &genesis);
+    let block = child(&genesis, [&["a", "bb"], &[], &["ccc"]]);
+    index(&store, &block);
+    assert_eq!(store.indexed_height().unwrap(), Some(1));
+
+    let (read, certificate) = store.block(1).unwrap().unwrap();
+    assert_eq!(read, block);
+    assert_eq!(read.header, block.header);
+    assert_eq!(certificate, certify(&block));
+    assert!(store.block(2).unwrap().is_none());
+
+    assert_eq!(store.height_of(&block.digest()).unwrap(), Some(1));
+    assert_eq!(store.height_of(&genesis.digest()).unwrap(), Some(0));
+    assert_eq!(store.height_of(&Digest([9; 32])).unwrap(), None);
+
+    assert_eq!(
+        store.tx_location(&tx_hash(b"ccc")).unwrap(),
+        Some(TxLocation {
+            height: 1,
+            rollup: 903,
+            batch: 2,
+            index: 0
+        })
+    );
+    assert!(store.is_included(&tx_hash(b"bb")).unwrap());
+    assert!(!store.is_included(&tx_hash(b"zz")).unwrap());
+    assert_eq!(store.receipt(&tx_hash(b"zz")).unwrap(), None);
+
+    for (rollup, expected_txs) in [(901, 2), (902, 0), (903, 1)] {
+        let batch = store.rollup_batch(rollup, 1).unwrap().unwrap();
+        assert_eq!(batch, block.rollup_batch(rollup, &certify(&block)).unwrap());
+        assert_eq!(batch.txs.len(), expected_txs);
+        let stream = store.rollup_batches(rollup, 0, 10).unwrap();
+        assert_eq!(stream.len(), 2);
+        assert_eq!(stream[0].header.height, 0);
+        assert_eq!(stream[1], batch);
+    }
+    assert_eq!(store.rollup_batch(904, 1).unwrap(), None);
+    assert!(store.rollup_batches(904, 0, 10).unwrap().is_empty());
+    assert_eq!(store.rollup_batches(901, 1, 1).unwrap().len(), 1);
+    assert!(store.rollup_batches(901, 0, 0).unwrap().is_empty());
+}
+
+#[test]
+fn receipts_verify_against_the_certified_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let genesis = genesis();
+    let block = child(
+        &genesis,
+        [&["a", "b", "c", "d", "e"], &["f"], &["g", "h", "i"]],
+    );
+    index(&store, &block);
+    let certificate = certify(&block);
+    for (position, batch) in block.batches.iter().enumerate() {
+        for (index, tx) in batch.txs.iter().enumerate() {
+            let receipt = store.receipt(&tx_hash(tx)).unwrap().unwrap();
+            assert!(verify_receipt(&receipt));
+            assert_eq!(receipt.height(), 1);
+            assert_eq!(receipt.index() as usize, index);
+            // Same receipt the engine builds from the in-memory block.
+            assert_eq!(
+                Some(&receipt),
+                block.receipt(position, index, &certificate).as_ref()
+            );
+            let mut forged = receipt.clone();
+            forged.tx_hash = tx_hash(b"forged");
+            assert!(!verify_receipt(&forged));
+        }
+    }
+}
+
+#[test]
+fn reindexing_is_idempotent_and_conflicts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let genesis = genesis();
+    let block = child(&genesis, [&["a"], &[], &[]]);
+    index(&store, &genesis);
+    index(&store, &block);
+    index(&store, &block);
+    index(&store, &genesis);
+    assert_eq!(store.indexed_height().unwrap(), Some(1));
+
+    let other = child(&genesis, [&["other"], &[], &[]]);
+    let err = store.index_finalized(&other, &certify(&other)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { height: 1, .. }),
+        "{err}"
+    );
+    assert!(!store.is_included(&tx_hash(b"other")).unwrap());
+}
+
+#[test]
+fn gaps_and_mismatched_certificates_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let genesis = genesis();
+    let one = child(&genesis, [&[], &[], &[]]);
+    let two = child(&one, [&[], &[], &[]]);
+    let three = child(&two, [&["x"], &[], &[]]);
+
+    // The first block indexed may be at any height (e.g. a node that synced from a snapshot).
+    index(&store, &two);
+    let err = store.index_finalized(&genesis, &certify(&genesis));
+    assert!(matches!(
+        err,
+        Err(StoreError::BeforeFirstIndexed { height: 0 })
+    ));
+    let other_two = child(&one, [&["y"], &[], &[]]);
+    let err = store.index_finalized(&other_two, &certify(&other_two));
+    assert!(matches!(err, Err(StoreError::Conflict { height: 2, .. })));
+    let four = child(&three, [&[], &[], &[]]);
+    let err = store.index_finalized(&four, &certify(&four)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::HeightGap {
+                expected: 3,
+                offered: 4
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "cannot index height 4: the next height to index is 3"
+    );
+
+    let err = store.index_finalized(&three, &certify(&two)).unwrap_err();
+    assert!(
+        matches!(err, StoreError::CertificateMismatch { .. }),
+        "{err}"
+    );
+    assert_eq!(store.indexed_height().unwrap(), Some(2));
+    index(&store, &three);
+    assert_eq!(store.indexed_height().unwrap(), Some(3));
+}
+
+#[test]
+fn a_repeated_transaction_keeps_its_first_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let genesis = genesis();
+    let one = child(&genesis, [&["dup", "dup"], &[], &[]]);
+    let two = child(&one, [&[], &["dup"], &[]]);
+    index(&store, &one);
+    index(&store, &two);
+    let location = store.tx_location(&tx_hash(b"dup")).unwrap().unwrap();
+    assert_eq!(
+        location,
+        TxLocation {
+            height: 1,
+            rollup: 901,
+            batch: 0,
+            index: 0
+        }
+    );
+    assert!(verify_receipt(
+        &store.receipt(&tx_hash(b"dup")).unwrap().unwrap()
+    ));
+}
+
+#[test]
+fn data_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = genesis();
+    let block = child(&genesis, [&["a"], &["b"], &[]]);
+    {
+        let store = open(&dir);
+        index(&store, &genesis);
+        index(&store, &block);
+        store
+            .record_rejection(&tx_hash(b"late"), "expired after 60s")
+            .unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.indexed_height().unwrap(), Some(1));
+    assert_eq!(store.block(1).unwrap().unwrap().0, block);
+    assert!(verify_receipt(
+        &store.receipt(&tx_hash(b"b")).unwrap().unwrap()
+    ));
+    assert_eq!(
+        store.rejection(&tx_hash(b"late")).unwrap().as_deref(),
+        Some("expired after 60s")
+    );
+    assert_eq!(store.rejection(&tx_hash(b"a")).unwrap(), None);
+    // The chain continues where it stopped.
+    let next = child(&block, [&[], &[], &["c"]]);
+    index(&store, &next);
+    assert_eq!(store.indexed_height().unwrap(), Some(2));
+}
+
+#[test]
+fn corrupt_data_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let genesis = genesis();
+    let block = child(&genesis, [&["a"], &[], &[]]);
+    index(&store, &genesis);
+    index(&store, &block);
+    let db = &store.inner.db;
+    let put = |cf: &str, key: &[u8], value: &[u8]| db.put_cf(store.cf(cf), key, value).unwrap();
+
+    put(CF_BLOCKS, &1u64.to_be_bytes(), b"garbage");
+    let err = store.block(1).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains(&dir.path().display().to_string()));
+    // A well-formed block stored at the wrong height.
+    put(CF_BLOCKS, &1u64.to_be_bytes(), &genesis.encode());
+    assert!(matches!(store.block(1), Err(StoreError::Corrupt { .. })));
+
+    put(CF_ROLLUP_BATCHES, &rollup_key(901, 1), b"\x01\x02");
+    assert!(matches!(
+        store.rollup_batch(901, 1),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.receipt(&tx_hash(b"a")),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.rollup_batches(901, 0, 10),
+        Err(StoreError::Corrupt { .. })
+    ));
+
+    put(CF_TXS, &tx_hash(b"a"), b"short");
+    assert!(matches!(
+        store.tx_location(&tx_hash(b"a")),
+        Err(StoreError::Corrupt { .. })
+    ));
+    // A location pointing past the end of its batch.
+    let past_end = TxLocation {
+        height: 1,
+        rollup: 902,
+        batch: 1,
+        index: 5,
+    };
+    put(CF_TXS, &tx_hash(b"ghost"), &past_end.to_bytes());
+    assert!(matches!(
+        store.receipt(&tx_hash(b"ghost")),
+        Err(StoreError::Corrupt { .. })
+    ));
+
+    put(CF_DIGESTS, &[3; 32], b"123");
+    assert!(matches!(
+        store.height_of(&Digest([3; 32])),
+        Err(StoreError::Corrupt { .. })
+    ));
+    put(CF_REJECTIONS, &[4; 32], &[0xff, 0xfe]);
+    assert!(matches!(
+        store.rejection(&[4; 32]),
+        Err(StoreError::Corrupt { .. })
+    ));
+    put(CF_META, META_INDEXED_HEIGHT, b"\x00");
+    assert!(matches!(
+        store.indexed_height(),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let next = child(&block, [&[], &[], &[]]);
+    assert!(store.index_finalized(&next, &certify(&next)).is_err());
+}
+
+#[test]
+fn unknown_databases_are_refused() {
+    // A newer schema.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        store
+            .inner
+            .db
+            .put_cf(store.cf(CF_META), META_SCHEMA, 2u32.to_be_bytes())
+            .unwrap();
+    }
+    let err = Store::open(dir.path(), BlockLimits::UNBOUNDED)
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::UnknownSchema { .. }), "{err}");
+    assert!(err.to_string().contains("schema version 2"), "{err}");
+
+    // Some other rocksdb database.
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = DB::open_default(dir.path()).unwrap();
+        db.put(b"key", b"value").unwrap();
+    }
+    let err = Store::open(dir.path(), BlockLimits::UNBOUNDED)
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::UnknownSchema { .. }), "{err}");
+
+    // Not a directory at all.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let err = Store::open(file.path(), BlockLimits::UNBOUNDED)
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(err.to_string().contains(&file.path().display().to_string()));
+}
+
+#[test]
+fn decoding_limits_apply_to_stored_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = genesis();
+    let block = child(&genesis, [&["abcdef"], &[], &[]]);
+    {
+        let store = open(&dir);
+        index(&store, &block);
+    }
+    let tight = BlockLimits {
+        max_tx_bytes: 3,
+        ..BlockLimits::UNBOUNDED
+    };
+    let store = Store::open(dir.path(), tight).unwrap();
+    assert!(matches!(store.block(1), Err(StoreError::Corrupt { .. })));
+}
