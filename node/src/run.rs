@@ -120,7 +120,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
                 peer_provider: oracle.clone(),
                 blocker: oracle.clone(),
                 mailbox_size: NZUsize!(16_384),
-                fetch_timeout: Duration::from_secs(2).try_into().expect("non-zero"),
+                fetch_timeout: commonware_utils::NonZeroDuration::new_panic(Duration::from_secs(2)),
                 fetch_retry_delay: Duration::from_millis(100),
                 priority_requests: false,
                 priority_responses: false,

@@ -125,7 +125,7 @@ async fn start_network(
                 peer_provider: oracle.manager(),
                 blocker: oracle.control(me.clone()),
                 mailbox_size: NZUsize!(1024),
-                fetch_timeout: Duration::from_secs(1).try_into().unwrap(),
+                fetch_timeout: commonware_utils::NonZeroDuration::new_panic(Duration::from_secs(1)),
                 fetch_retry_delay: Duration::from_millis(100),
                 priority_requests: false,
                 priority_responses: false,

@@ -137,6 +137,7 @@ impl Application {
             let Some(block) = ancestry.next().await else {
                 break;
             };
+            let block: &Block = block.inner();
             if floor.is_some_and(|f| block.height() <= f) || block.height() == 0 {
                 break;
             }

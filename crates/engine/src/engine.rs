@@ -20,16 +20,16 @@ use commonware_consensus::{
     types::{Epoch, FixedEpocher, Height, TermLength, ViewDelta},
     Reporters,
 };
-use commonware_cryptography::{certificate::ConstantProvider, sha256::Sha256, Digestible};
+use commonware_cryptography::{certificate::ConstantProvider, sha256::Sha256, Digested, Digestible};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_resolver::TargetedResolver;
 use commonware_runtime::{
     buffer::paged::{page_size, CacheRef},
-    spawn_cell, BufferPooler, Clock, ContextCell, Handle as TaskHandle, Metrics, Spawner, Storage,
+    spawn_cell, Clock, ContextCell, Handle as TaskHandle, Metrics, Spawner, Storage,
 };
 use commonware_storage::archive::immutable;
-use commonware_utils::{NZUsize, NZU64};
+use commonware_utils::{NZUsize, NonZeroDuration, NZU64};
 use futures::{future::try_join_all, FutureExt};
 use governor::clock::Clock as GClock;
 use ordo_types::{
@@ -111,29 +111,25 @@ pub struct Config<B, P> {
 }
 
 type Marshaled<E> = Inline<E, Scheme, Application, Block, FixedEpocher>;
-type ConsensusReporter<E> = Reporters<
-    simplex::types::Activity<Scheme, Digest>,
-    CertificateReporter,
-    Marshaled<E>,
->;
+type ConsensusReporter<E> = Reporters<CertificateReporter, Marshaled<E>>;
 type Elector = RoundRobin<Sha256>;
 
 /// A validator's consensus stack.
 pub struct Engine<E, B, P>
 where
-    E: BufferPooler + Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    E: Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics,
     B: Blocker<PublicKey = PublicKey>,
     P: Provider<PublicKey = PublicKey>,
 {
     context: ContextCell<E>,
-    buffer: buffered::Engine<E, PublicKey, Block, P>,
+    buffer: buffered::Engine<E, PublicKey, Block, P, Sequential>,
     buffer_mailbox: buffered::Mailbox<PublicKey, Block>,
     marshal: MarshalActor<
         E,
         Standard<Block>,
         ConstantProvider<Scheme, Epoch>,
         immutable::Archive<E, Digest, Finalization>,
-        immutable::Archive<E, Digest, Block>,
+        immutable::Archive<E, Digest, Arc<Block>>,
         FixedEpocher,
         Sequential,
     >,
@@ -184,7 +180,7 @@ fn archive_config<C: Clone>(
 
 impl<E, B, P> Engine<E, B, P>
 where
-    E: BufferPooler + Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics,
+    E: Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics,
     B: Blocker<PublicKey = PublicKey>,
     P: Provider<PublicKey = PublicKey>,
 {
@@ -200,9 +196,10 @@ where
                 priority: true,
                 codec_config: cfg.limits,
                 peer_provider: cfg.provider,
+                strategy: Sequential,
             },
         );
-        let page_cache = CacheRef::from_pooler(&context, PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
+        let page_cache = CacheRef::new(PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
         let finalizations = immutable::Archive::init(
             context.child("finalizations_by_height"),
             archive_config(
@@ -210,7 +207,7 @@ where
                 "finalizations",
                 cfg.timing.freezer_table_initial_size,
                 &page_cache,
-                <Scheme as commonware_cryptography::certificate::Scheme>::certificate_codec_config_unbounded(),
+                (),
             ),
         )
         .await
@@ -230,6 +227,7 @@ where
 
         let epocher = FixedEpocher::new(EPOCH_LENGTH);
         let genesis_digest = cfg.genesis.digest();
+        let genesis = Digested::precomputed(Arc::new(cfg.genesis), genesis_digest);
         let (marshal, marshal_mailbox, _floor) = MarshalActor::init(
             context.child("marshal"),
             finalizations,
@@ -240,7 +238,7 @@ where
                 partition_prefix: prefix.clone(),
                 mailbox_size,
                 view_retention: ViewDelta::new(cfg.timing.activity_timeout.saturating_mul(10)),
-                start: marshal::Start::Genesis(cfg.genesis),
+                start: marshal::Start::Genesis(genesis),
                 prunable_items_per_section: PRUNABLE_ITEMS_PER_SECTION,
                 replay_buffer: REPLAY_BUFFER,
                 key_write_buffer: WRITE_BUFFER,
@@ -287,7 +285,7 @@ where
                 leader_timeout: timing.leader_timeout,
                 certification_timeout: timing.certification_timeout,
                 timeout_retry: timing.timeout_retry,
-                fetch_timeout: timing.fetch_timeout.try_into().expect("non-zero fetch timeout"),
+                fetch_timeout: NonZeroDuration::new_panic(timing.fetch_timeout),
                 fetch_retry_delay: Duration::from_millis(100),
                 view_retention: ViewDelta::new(timing.activity_timeout),
                 skip: simplex::SkipPolicy::Enabled {
@@ -390,7 +388,7 @@ struct MarshalSource(MarshalMailbox<Scheme, Standard<Block>>);
 impl BlockSource for MarshalSource {
     fn fetch(&self, digest: Digest) -> futures::future::BoxFuture<'static, Option<Arc<Block>>> {
         let mailbox = self.0.clone();
-        async move { mailbox.get_block(digest).await.map(|b| b.inner_shared()) }.boxed()
+        async move { mailbox.get_block(&digest).await.map(|b| b.inner_shared()) }.boxed()
     }
 }
 
