@@ -61,16 +61,12 @@ pub(crate) fn submit(err: SubmitError, hash: &TxHash) -> ErrorObjectOwned {
             format!("invalid transaction: {e}"),
             None::<()>,
         ),
-        SubmitError::Duplicate => ErrorObject::owned(
-            DUPLICATE,
-            "transaction already pending",
-            Some(hash),
-        ),
-        SubmitError::AlreadyIncluded => ErrorObject::owned(
-            ALREADY_INCLUDED,
-            "transaction already included",
-            Some(hash),
-        ),
+        SubmitError::Duplicate => {
+            ErrorObject::owned(DUPLICATE, "transaction already pending", Some(hash))
+        }
+        SubmitError::AlreadyIncluded => {
+            ErrorObject::owned(ALREADY_INCLUDED, "transaction already included", Some(hash))
+        }
         SubmitError::LaneFull { rollup } => ErrorObject::owned(
             LANE_FULL,
             format!("mempool lane of rollup {rollup} is full; retry later"),

@@ -71,11 +71,7 @@ async fn root_rpc(State(app): State<App>, request: Request) -> Response {
     app.rpc.call(request).await
 }
 
-async fn rollup_rpc(
-    State(app): State<App>,
-    Path(id): Path<u64>,
-    mut request: Request,
-) -> Response {
+async fn rollup_rpc(State(app): State<App>, Path(id): Path<u64>, mut request: Request) -> Response {
     // jsonrpsee hands request extensions to every call (and, for WebSocket, to every call on
     // the connection), which is how `eth_sendRawTransaction` learns its rollup.
     request.extensions_mut().insert(RollupPath(id));

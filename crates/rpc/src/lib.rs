@@ -63,8 +63,14 @@ pub async fn serve(
     handle: ordo_engine::Handle,
     metrics: MetricsFn,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
-    ensure!(cfg.max_request_bytes > 0, "rpc: max_request_bytes must be positive");
-    ensure!(cfg.max_connections > 0, "rpc: max_connections must be positive");
+    ensure!(
+        cfg.max_request_bytes > 0,
+        "rpc: max_request_bytes must be positive"
+    );
+    ensure!(
+        cfg.max_connections > 0,
+        "rpc: max_connections must be positive"
+    );
     let listener = TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("rpc: cannot listen on {}", cfg.listen))?;
@@ -80,7 +86,9 @@ pub async fn serve(
         // Drops WebSocket peers that vanished without closing.
         .enable_ws_ping(PingConfig::default())
         .build();
-    let builder = Server::builder().set_config(server_cfg).to_service_builder();
+    let builder = Server::builder()
+        .set_config(server_cfg)
+        .to_service_builder();
     let (stop, server_handle) = jsonrpsee::server::stop_channel();
     let app = http::App {
         handle: handle.clone(),

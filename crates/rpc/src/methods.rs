@@ -4,16 +4,12 @@
 //! slow disk never stalls the connection tasks.
 
 use crate::{
-    error,
-    subscriptions,
+    error, subscriptions,
     view::{
         hex0x, BlockView, Finality, Hash32, HexBytes, ReceiptStatus, ReceiptView, RollupBatchView,
     },
 };
-use jsonrpsee::{
-    types::ErrorObjectOwned,
-    Extensions, RpcModule,
-};
+use jsonrpsee::{types::ErrorObjectOwned, Extensions, RpcModule};
 use ordo_engine::Handle;
 use ordo_types::{tx_hash, RollupId};
 use serde::Serialize;
@@ -44,7 +40,8 @@ pub(crate) fn module(handle: Handle) -> RpcModule<Handle> {
         .map(drop),
         m.register_method("eth_chainId", |_, h, ext| -> RpcResult<String> {
             let rollup = rollup_path(ext, "eth_chainId")?;
-            h.rollup(rollup).ok_or_else(|| error::unknown_rollup(rollup))?;
+            h.rollup(rollup)
+                .ok_or_else(|| error::unknown_rollup(rollup))?;
             Ok(format!("{rollup:#x}"))
         })
         .map(drop),
@@ -70,7 +67,7 @@ pub(crate) fn module(handle: Handle) -> RpcModule<Handle> {
         })
         .map(drop),
         m.register_blocking_method("ordo_status", |_, h, _| status(&h))
-        .map(drop),
+            .map(drop),
     ];
     for r in registered {
         r.expect("method names are unique");
@@ -108,7 +105,11 @@ fn get_receipt(h: &Handle, hash: &[u8; 32]) -> RpcResult<ReceiptStatus> {
     if let Some(receipt) = h.store.receipt(hash).map_err(error::internal)? {
         return Ok(found(&receipt));
     }
-    let preconfirmed = h.preconfirmations.read().map_err(error::internal)?.receipt(hash);
+    let preconfirmed = h
+        .preconfirmations
+        .read()
+        .map_err(error::internal)?
+        .receipt(hash);
     if let Some(receipt) = preconfirmed {
         return Ok(found(&receipt));
     }
@@ -151,7 +152,9 @@ fn get_rollup_batch(h: &Handle, rollup: RollupId, height: u64) -> RpcResult<Roll
     pre.at_height(height)
         .and_then(|c| c.rollup_batch(rollup))
         .map(|b| (&b).into())
-        .ok_or_else(|| error::not_found(format_args!("batch of rollup {rollup} at height {height}")))
+        .ok_or_else(|| {
+            error::not_found(format_args!("batch of rollup {rollup} at height {height}"))
+        })
 }
 
 /// Finalized batches of `rollup` from `from` on (consecutive, at most `limit`): how a rollup
@@ -172,7 +175,7 @@ fn get_rollup_batches(
     Ok(batches.iter().map(RollupBatchView::from).collect())
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RollupView {
     id: RollupId,
@@ -182,7 +185,7 @@ struct RollupView {
     max_txs_per_block: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct NodeStatus {
     version: &'static str,
@@ -190,6 +193,8 @@ struct NodeStatus {
     notarized_view: u64,
     finalized_height: u64,
     finalized_view: u64,
+    /// ed25519 key (hex) of the leader of the newest notarized block.
+    notarized_leader: String,
     last_finalized_at_ms: u64,
     /// Highest finalized height whose indexes are durable (what reads are served from).
     indexed_height: Option<u64>,
@@ -209,6 +214,7 @@ fn status(h: &Handle) -> RpcResult<NodeStatus> {
         notarized_view: s.notarized_view,
         finalized_height: s.finalized_height,
         finalized_view: s.finalized_view,
+        notarized_leader: s.notarized_leader,
         last_finalized_at_ms: s.last_finalized_at_ms,
         indexed_height: h.store.indexed_height().map_err(error::internal)?,
         genesis_digest: genesis.map(|(b, _)| hex0x(b.digest().0)),

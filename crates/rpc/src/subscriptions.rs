@@ -57,10 +57,11 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
         "ordo_rollupBatch",
         "ordo_unsubscribeRollupBatches",
         |params, pending, h, _| async move {
-            let rollup = match params
-                .parse::<(RollupId,)>()
-                .and_then(|(r,)| h.rollup(r).map(|_| r).ok_or_else(|| error::unknown_rollup(r)))
-            {
+            let rollup = match params.parse::<(RollupId,)>().and_then(|(r,)| {
+                h.rollup(r)
+                    .map(|_| r)
+                    .ok_or_else(|| error::unknown_rollup(r))
+            }) {
                 Ok(rollup) => rollup,
                 Err(e) => {
                     pending.reject(e).await;
@@ -84,9 +85,7 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
     Ok(())
 }
 
-fn receipt_filter(
-    hashes: RpcResult<Option<Vec<Hash32>>>,
-) -> RpcResult<Option<HashSet<TxHash>>> {
+fn receipt_filter(hashes: RpcResult<Option<Vec<Hash32>>>) -> RpcResult<Option<HashSet<TxHash>>> {
     let Some(hashes) = hashes? else {
         return Ok(None);
     };

@@ -287,7 +287,11 @@ impl From<&RollupBatch> for RollupBatchView {
             block_digest: hex0x(b.certificate.payload.0),
             timestamp_ms: b.header.timestamp_ms,
             txs: b.txs.iter().map(hex0x).collect(),
-            tx_hashes: b.txs.iter().map(|t| hex0x(ordo_types::tx_hash(t))).collect(),
+            tx_hashes: b
+                .txs
+                .iter()
+                .map(|t| hex0x(ordo_types::tx_hash(t)))
+                .collect(),
             forced: b.forced,
             header: (&b.header).into(),
             certificate: (&b.certificate).into(),
