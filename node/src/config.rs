@@ -227,7 +227,7 @@ impl NodeConfig {
         let identity = field(
             "node.identity_key",
             hex_bytes(&self.node.identity_key).and_then(|b| {
-                ed25519::PrivateKey::read(&mut b.as_slice())
+                ed25519::PrivateKey::read(&mut commonware_codec::Copying(&b))
                     .map_err(|e| anyhow!("not an ed25519 private key: {e}"))
             }),
         )?;

@@ -10,6 +10,7 @@ use commonware_cryptography::{
     },
     ed25519, Signer,
 };
+use commonware_math::algebra::Random;
 use commonware_utils::{ordered::Set, N3f1};
 use ordo_types::{RollupKind, RollupSpec};
 use rand::{rngs::StdRng, SeedableRng};

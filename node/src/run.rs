@@ -4,7 +4,7 @@ use crate::config::Loaded;
 use anyhow::{Context as _, Result};
 use commonware_consensus::marshal;
 use commonware_cryptography::{ed25519, Signer};
-use commonware_p2p::{authenticated::lookup, Address, AddressableManager, Manager as _};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
 use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner as _, Supervisor as _};
 use commonware_stream::{
     cups::{self, Cups},

@@ -170,7 +170,7 @@ impl Cluster {
                     .status(i)
                     .await
                     .ok()
-                    .and_then(|s| s["finalized_height"].as_u64())
+                    .and_then(|s| s["finalizedHeight"].as_u64())
                     .unwrap_or(0);
                 if h < height {
                     all = false;
@@ -189,7 +189,7 @@ impl Cluster {
     /// Index of the validator that led the newest notarized block, as seen by validator `via`.
     pub async fn leader(&self, via: usize) -> Result<usize> {
         let status = self.status(via).await?;
-        let leader = status["notarized_leader"].as_str().unwrap_or_default();
+        let leader = status["notarizedLeader"].as_str().unwrap_or_default();
         self.public_keys
             .iter()
             .position(|k| k == leader)

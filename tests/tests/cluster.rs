@@ -24,7 +24,7 @@ async fn included(cluster: &Cluster, via: usize, height: u64) -> HashMap<String,
         .await
         .expect("getBlock");
         for batch in block["batches"].as_array().expect("batches") {
-            for tx in batch["tx_hashes"].as_array().expect("tx_hashes") {
+            for tx in batch["txHashes"].as_array().expect("txHashes") {
                 *seen.entry(tx.as_str().unwrap().to_string()).or_insert(0) += 1;
             }
         }
@@ -73,11 +73,11 @@ async fn wait_all_finalized(cluster: &Cluster, via: usize, hashes: &[String], ti
 
 async fn time_to_next_notarized(cluster: &Cluster, via: usize, timeout: Duration) -> Duration {
     let start = Instant::now();
-    let first = cluster.status(via).await.expect("status")["notarized_height"]
+    let first = cluster.status(via).await.expect("status")["notarizedHeight"]
         .as_u64()
         .unwrap();
     loop {
-        let now = cluster.status(via).await.map(|s| s["notarized_height"].as_u64().unwrap());
+        let now = cluster.status(via).await.map(|s| s["notarizedHeight"].as_u64().unwrap());
         if now.is_ok_and(|h| h > first) {
             return start.elapsed();
         }
@@ -128,7 +128,7 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     );
 
     // Exactly once: walk every finalized block.
-    let height = cluster.status(0).await.unwrap()["finalized_height"].as_u64().unwrap();
+    let height = cluster.status(0).await.unwrap()["finalizedHeight"].as_u64().unwrap();
     let seen = included(&cluster, 0, height).await;
     for h in &hashes {
         assert_eq!(seen.get(h), Some(&1), "tx {h} included {:?} times", seen.get(h));
@@ -158,14 +158,14 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     cluster.kill(leader);
     let failover = time_to_next_notarized(&cluster, observer, Duration::from_secs(30)).await;
     println!("leader {leader} killed: next notarized block after {failover:?}");
-    let target = cluster.status(observer).await.unwrap()["finalized_height"].as_u64().unwrap() + 3;
+    let target = cluster.status(observer).await.unwrap()["finalizedHeight"].as_u64().unwrap() + 3;
     cluster.wait_finalized(target, Duration::from_secs(30)).await.unwrap();
     cluster.spawn(leader).unwrap();
 
     // Transactions acknowledged just before a full-cluster kill -9 are still included after.
     let late = txgen::opaque(200, 200, 99);
     let late_hashes = cluster.submit(observer, 903, &late).await.unwrap();
-    let before = cluster.status(observer).await.unwrap()["finalized_height"].as_u64().unwrap();
+    let before = cluster.status(observer).await.unwrap()["finalizedHeight"].as_u64().unwrap();
     let chain_before = digests(&cluster, observer, before).await;
     for i in 0..4 {
         cluster.kill(i);
@@ -177,7 +177,7 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     // First new block after restart.
     loop {
         if let Ok(s) = cluster.status(0).await {
-            if s["notarized_height"].as_u64().unwrap_or(0) > before {
+            if s["notarizedHeight"].as_u64().unwrap_or(0) > before {
                 break;
             }
         }

@@ -11,14 +11,14 @@ use commonware_macros::select;
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{
     deterministic::{self, Runner},
-    Clock, Metrics, Quota, Runner as _, Spawner, Supervisor as _,
+    Clock, Quota, Spawner, Supervisor as _,
 };
 use commonware_utils::{ordered::Set, NZUsize, NZU32};
 use ordo_engine::{Engine, Handle, Rules, Status, Timing};
 use ordo_mempool::Mempool;
 use ordo_store::Store;
 use ordo_types::{Block, BlockLimits, L1Ref, RollupKind, RollupSpec, NAMESPACE};
-use rand::{Rng as _, SeedableRng};
+use rand::{RngExt as _, SeedableRng};
 use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
@@ -90,16 +90,15 @@ async fn start_network(
     );
     network.start();
     let participants = &fixture.participants;
-    oracle
-        .manager()
-        .track(0, Set::from_iter_dedup(participants.iter().cloned()));
+    let mut manager = oracle.manager();
+    commonware_p2p::Manager::track(&mut manager, 0, Set::from_iter_dedup(participants.iter().cloned()));
     for a in participants.iter() {
         for b in participants.iter() {
             if a != b {
                 let link = Link {
                     latency: Duration::from_millis(10),
                     jitter: Duration::from_millis(3),
-                    success_rate: commonware_utils::probability!(success_rate),
+                    success_rate: commonware_utils::Probability::from_f64(success_rate).expect("probability"),
                 };
                 oracle.add_link(a.clone(), b.clone(), link).await.unwrap();
             }
@@ -198,7 +197,7 @@ fn run_seed(seed: u64, success_rate: f64) -> String {
         let fixture = fixture.clone();
         let dirs = dirs.clone();
         let accepted = accepted.clone();
-        let f = move |context: deterministic::Context| async move {
+        let f = move |mut context: deterministic::Context| async move {
             let (_oracle, handles) = start_network(&context, &fixture, &dirs, success_rate).await;
             // Clients: submit the remaining transactions to random validators over time.
             let submitter = context.child("clients").spawn({

@@ -20,7 +20,7 @@ use commonware_consensus::{
     types::{Epoch, FixedEpocher, Height, TermLength, ViewDelta},
     Reporters,
 };
-use commonware_cryptography::{certificate::ConstantProvider, sha256::Sha256, Digested, Digestible};
+use commonware_cryptography::{certificate::ConstantProvider, sha256::Sha256, Digested};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_resolver::TargetedResolver;
