@@ -36,7 +36,8 @@ build: deps rocksdb
 ## test: everything an issue's acceptance names: unit tests, deterministic simulations,
 ## multi-process cluster tests, contract tests.
 test: build contracts-test
-	$(CARGO) test --workspace --no-fail-fast -- --test-threads=1
+	$(CARGO) test --workspace --lib --bins --no-fail-fast
+	$(CARGO) test -p ordo-light -p ordo-rpc --tests --no-fail-fast
 
 ## test-sim: the deterministic simulation only (SEEDS controls the seed count).
 test-sim: build
