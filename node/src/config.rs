@@ -2,12 +2,16 @@
 //! the offending field.
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use commonware_codec::Decode;
 use commonware_codec::{DecodeExt, Encode, ReadExt};
 use commonware_cryptography::{
-    bls12381::primitives::{group::Share, sharing::{ModeVersion, Sharing}, variant::MinSig},
+    bls12381::primitives::{
+        group::Share,
+        sharing::{ModeVersion, Sharing},
+        variant::MinSig,
+    },
     ed25519, Signer,
 };
-use commonware_codec::Decode;
 use ordo_types::{BlockLimits, RollupId, RollupKind, RollupSpec};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -104,7 +108,7 @@ impl Default for Consensus {
             certification_timeout_ms: 2_000,
             timeout_retry_ms: 2_500,
             fetch_timeout_ms: 1_000,
-            stall_timeout_ms: 1_000,
+            stall_timeout_ms: 3_000,
             term_length: 1_000,
             optimistic_views: 16,
             activity_timeout: 256,
@@ -182,7 +186,10 @@ impl Chain {
             }
             validators.push((key, v.p2p_address));
         }
-        let polynomial = field("chain.polynomial", decode_polynomial(&self.polynomial, validators.len()))?;
+        let polynomial = field(
+            "chain.polynomial",
+            decode_polynomial(&self.polynomial, validators.len()),
+        )?;
         let group_key = field("chain.group_key", hex_bytes(&self.group_key))?;
         if polynomial.public().encode().as_ref() != group_key.as_slice() {
             bail!("invalid `chain.group_key`: does not match `chain.polynomial`");
@@ -239,7 +246,11 @@ impl NodeConfig {
             hex_bytes(&self.node.bls_share)
                 .and_then(|b| Share::decode(b).map_err(|e| anyhow!("not a BLS share: {e}"))),
         )?;
-        if share.public::<MinSig>() != polynomial.partial_public(share.index).map_err(|e| anyhow!("{e:?}"))? {
+        if share.public::<MinSig>()
+            != polynomial
+                .partial_public(share.index)
+                .map_err(|e| anyhow!("{e:?}"))?
+        {
             bail!("invalid `node.bls_share`: does not match `chain.polynomial`");
         }
         if self.node.worker_threads == 0 {
@@ -247,6 +258,20 @@ impl NodeConfig {
         }
         if self.consensus.term_length == 0 {
             bail!("invalid `consensus.term_length`: must be at least 1");
+        }
+        // simplex panics on these orderings; name the field instead.
+        let c = &self.consensus;
+        if c.leader_timeout_ms == 0 {
+            bail!("invalid `consensus.leader_timeout_ms`: must be positive");
+        }
+        if c.certification_timeout_ms <= c.leader_timeout_ms {
+            bail!("invalid `consensus.certification_timeout_ms`: must be greater than `consensus.leader_timeout_ms`");
+        }
+        if c.timeout_retry_ms == 0 {
+            bail!("invalid `consensus.timeout_retry_ms`: must be positive");
+        }
+        if c.term_length > 1 && c.stall_timeout_ms <= c.certification_timeout_ms {
+            bail!("invalid `consensus.stall_timeout_ms`: must be greater than `consensus.certification_timeout_ms`");
         }
         if self.consensus.fetch_timeout_ms == 0 {
             bail!("invalid `consensus.fetch_timeout_ms`: must be positive");
@@ -258,5 +283,108 @@ impl NodeConfig {
             polynomial,
             validators,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::{genesis, parse_rollups, GenesisOptions};
+
+    /// A valid validator-0 config from a fresh 4-validator genesis.
+    fn valid() -> (tempfile::TempDir, NodeConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        genesis(GenesisOptions {
+            validators: 4,
+            rollups: parse_rollups("901:evm,902:evm,903:opaque").unwrap(),
+            out: dir.path(),
+            host: "127.0.0.1".parse().unwrap(),
+            p2p_base_port: 9000,
+            rpc_base_port: 8545,
+            seed: Some(7),
+            genesis_time_ms: 0,
+            block_interval_ms: 50,
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(dir.path().join("validator-0.toml")).unwrap();
+        (dir, toml::from_str(&text).unwrap())
+    }
+
+    /// The error of `check` after `change`, which must name `field`.
+    fn error_after(change: impl FnOnce(&mut NodeConfig), field: &str) {
+        let (_dir, mut config) = valid();
+        change(&mut config);
+        let error = format!("{:#}", config.check().err().expect("config accepted"));
+        assert!(
+            error.contains(&format!("`{field}`")),
+            "error does not name `{field}`: {error}"
+        );
+    }
+
+    #[test]
+    fn a_generated_config_loads() {
+        let (dir, _) = valid();
+        let loaded = NodeConfig::load(&dir.path().join("validator-3.toml")).unwrap();
+        assert_eq!(loaded.validators.len(), 4);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        error_after(|c| c.node.identity_key = "zz".into(), "node.identity_key");
+        error_after(
+            |c| c.node.identity_key = hex::encode([1u8; 32]),
+            "node.identity_key",
+        );
+        error_after(|c| c.node.bls_share = "00".into(), "node.bls_share");
+        error_after(|c| c.node.worker_threads = 0, "node.worker_threads");
+        error_after(
+            |c| c.chain.group_key.replace_range(..2, "00"),
+            "chain.group_key",
+        );
+        error_after(|c| c.chain.polynomial.truncate(40), "chain.polynomial");
+        error_after(|c| c.chain.validators.clear(), "chain.validators");
+        error_after(
+            |c| c.chain.validators[1].public_key = c.chain.validators[0].public_key.clone(),
+            "chain.validators[1].public_key",
+        );
+        error_after(|c| c.chain.rollups.clear(), "chain.rollups");
+        error_after(|c| c.chain.rollups.swap(0, 1), "chain.rollups");
+        error_after(|c| c.chain.rollups[2].max_tx_bytes = 0, "chain.rollups[2]");
+        error_after(|c| c.chain.max_block_bytes = 0, "chain.max_block_bytes");
+        error_after(|c| c.chain.dedup_window = 0, "chain.dedup_window");
+        error_after(
+            |c| c.consensus.leader_timeout_ms = 0,
+            "consensus.leader_timeout_ms",
+        );
+        error_after(
+            |c| c.consensus.certification_timeout_ms = c.consensus.leader_timeout_ms,
+            "consensus.certification_timeout_ms",
+        );
+        error_after(
+            |c| c.consensus.stall_timeout_ms = c.consensus.certification_timeout_ms,
+            "consensus.stall_timeout_ms",
+        );
+        error_after(|c| c.consensus.term_length = 0, "consensus.term_length");
+        error_after(
+            |c| c.consensus.fetch_timeout_ms = 0,
+            "consensus.fetch_timeout_ms",
+        );
+    }
+
+    #[test]
+    fn unknown_and_mistyped_fields_are_refused() {
+        let (dir, _) = valid();
+        let text = std::fs::read_to_string(dir.path().join("validator-0.toml")).unwrap();
+        let typo = text.replace("rpc_listen", "rpc_lisen");
+        let error = toml::from_str::<NodeConfig>(&typo).unwrap_err().to_string();
+        assert!(error.contains("rpc_lisen"), "{error}");
+        let bad_addr = text.replace(
+            "rpc_listen = \"127.0.0.1:8545\"",
+            "rpc_listen = \"localhost\"",
+        );
+        let error = toml::from_str::<NodeConfig>(&bad_addr)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("rpc_listen"), "{error}");
     }
 }

@@ -23,7 +23,9 @@ pub fn parse_rollups(s: &str) -> Result<Vec<RollupSpec>> {
         let (id, kind) = item
             .split_once(':')
             .with_context(|| format!("rollup `{item}` must be ID:KIND (e.g. 901:evm)"))?;
-        let id: u64 = id.parse().with_context(|| format!("rollup id `{id}` is not a number"))?;
+        let id: u64 = id
+            .parse()
+            .with_context(|| format!("rollup id `{id}` is not a number"))?;
         let kind = RollupKind::from_str(kind).map_err(anyhow::Error::msg)?;
         rollups.push(RollupSpec::with_defaults(id, kind));
     }
@@ -43,7 +45,10 @@ pub fn keygen(seed: Option<u64>) -> (String, String) {
         Some(seed) => ed25519::PrivateKey::from_seed(seed),
         None => ed25519::PrivateKey::random(&mut rand::rng()),
     };
-    (hex::encode(key.encode()), hex::encode(key.public_key().encode()))
+    (
+        hex::encode(key.encode()),
+        hex::encode(key.public_key().encode()),
+    )
 }
 
 pub struct GenesisOptions<'a> {
@@ -121,7 +126,10 @@ pub fn genesis(opts: GenesisOptions<'_>) -> Result<String> {
         };
         // Fail now rather than at start if anything we wrote would not load.
         let config = config.check()?.config;
-        write(&out.join(format!("validator-{i}.toml")), &toml::to_string(&config)?)?;
+        write(
+            &out.join(format!("validator-{i}.toml")),
+            &toml::to_string(&config)?,
+        )?;
     }
     write(&out.join("genesis.toml"), &toml::to_string(&chain)?)?;
     write(&out.join("group_key.hex"), &format!("{group_key}\n"))?;

@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
 #[derive(Parser)]
-#[command(name = "ordo-node", version, about = "Ordo: shared decentralized sequencing for rollups")]
+#[command(
+    name = "ordo-node",
+    version,
+    about = "Ordo: shared decentralized sequencing for rollups"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

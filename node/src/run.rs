@@ -5,13 +5,15 @@ use anyhow::{Context as _, Result};
 use commonware_consensus::marshal;
 use commonware_cryptography::{ed25519, Signer};
 use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
-use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner as _, Supervisor as _};
+use commonware_runtime::{
+    tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner as _, Supervisor as _,
+};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use commonware_utils::{ordered::Map, NZUsize, NZU32, TryFromIterator};
-use ordo_engine::{Engine, Handle, Rules, Status, Timing};
+use commonware_utils::{ordered::Map, NZUsize, TryFromIterator, NZU32};
+use ordo_engine::{channels, Engine, Handle, Rules, Status, Timing};
 use ordo_mempool::Mempool;
 use ordo_store::Store;
 use ordo_types::{consensus::Scheme, Block, L1Ref, NAMESPACE};
@@ -20,12 +22,6 @@ use std::{
     time::Duration,
 };
 use tracing::info;
-
-const CHANNEL_VOTES: u64 = 0;
-const CHANNEL_CERTIFICATES: u64 = 1;
-const CHANNEL_RESOLVER: u64 = 2;
-const CHANNEL_BROADCAST: u64 = 3;
-const CHANNEL_BACKFILL: u64 = 4;
 
 pub fn run(loaded: Loaded) -> Result<()> {
     let Loaded {
@@ -70,7 +66,8 @@ pub fn run(loaded: Loaded) -> Result<()> {
         status: Arc::new(RwLock::new(Status::default())),
     };
 
-    let participants = commonware_utils::ordered::Set::from_iter_dedup(validators.iter().map(|(k, _)| k.clone()));
+    let participants =
+        commonware_utils::ordered::Set::from_iter_dedup(validators.iter().map(|(k, _)| k.clone()));
     let scheme = Scheme::signer(NAMESPACE, participants, polynomial, share)
         .context("this validator's share does not belong to the polynomial")?;
     let genesis = Block::genesis(chain.genesis_time_ms, L1Ref::default(), &chain.rollup_ids());
@@ -101,17 +98,23 @@ pub fn run(loaded: Loaded) -> Result<()> {
         );
         let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
         let peers: Map<ed25519::PublicKey, Address> = Map::try_from_iter(
-            validators.iter().map(|(k, a)| (k.clone(), Address::from(*a))),
+            validators
+                .iter()
+                .map(|(k, a)| (k.clone(), Address::from(*a))),
         )
         .expect("validators are unique");
         oracle.track(0, peers);
 
-        let quota = Quota::per_second(NZU32!(100_000));
-        let votes = network.register(CHANNEL_VOTES, quota);
-        let certificates = network.register(CHANNEL_CERTIFICATES, quota);
-        let resolver = network.register(CHANNEL_RESOLVER, quota);
-        let broadcast = network.register(CHANNEL_BROADCAST, quota);
-        let backfill = network.register(CHANNEL_BACKFILL, quota);
+        // Per peer and channel. p2p preallocates peers x burst inbound slots per channel, so the
+        // burst stays small; a few hundred messages per view window is far above what votes,
+        // certificates and block dissemination need.
+        let quota = Quota::per_second(NZU32!(5_000)).allow_burst(NZU32!(512));
+        let votes = network.register(channels::VOTES, quota);
+        let certificates = network.register(channels::CERTIFICATES, quota);
+        let resolver = network.register(channels::RESOLVER, quota);
+        let broadcast = network.register(channels::BROADCAST, quota);
+        let backfill = network.register(channels::BACKFILL, quota);
+        let relay = network.register(channels::RELAY, quota);
 
         let backfill = marshal::resolver::p2p::init(
             context.child("backfill"),
@@ -161,11 +164,12 @@ pub fn run(loaded: Loaded) -> Result<()> {
             },
         )
         .await;
-        let engine = engine.start(votes, certificates, resolver, broadcast, backfill);
+        let engine = engine.start(votes, certificates, resolver, broadcast, relay, backfill);
         let network = network.start();
 
         let metrics_context = context.child("rpc");
-        let metrics: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics_context.encode());
+        let metrics: Arc<dyn Fn() -> String + Send + Sync> =
+            Arc::new(move || metrics_context.encode());
         let (rpc_addr, _rpc) = ordo_rpc::serve(
             ordo_rpc::Config {
                 listen: node.rpc_listen,
@@ -185,7 +189,9 @@ pub fn run(loaded: Loaded) -> Result<()> {
             loop {
                 commonware_runtime::Clock::sleep(&context, Duration::from_secs(5)).await;
                 for hash in handle.mempool.expire() {
-                    let _ = handle.store.record_rejection(&hash, "expired: not included within the mempool ttl");
+                    let _ = handle
+                        .store
+                        .record_rejection(&hash, "expired: not included within the mempool ttl");
                 }
             }
         });
@@ -197,7 +203,9 @@ pub fn run(loaded: Loaded) -> Result<()> {
 fn init_logging(level: &str, json: bool) -> Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .with_context(|| format!("invalid `node.log_level` `{level}`"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let result = if json {
         builder.json().try_init()
     } else {

@@ -55,12 +55,21 @@ impl Cluster {
     pub fn start(validators: usize, rollups: &str, block_interval_ms: u64) -> Result<Self> {
         let binary = node_binary();
         if !binary.exists() {
-            bail!("{} not found: run `cargo build --bins` first", binary.display());
+            bail!(
+                "{} not found: run `cargo build --bins` first",
+                binary.display()
+            );
         }
         let dir = tempfile::Builder::new().prefix("ordo-cluster").tempdir()?;
         let base = free_port_range(validators as u16 * 2);
         let status = Command::new(&binary)
-            .args(["genesis", "--validators", &validators.to_string(), "--rollups", rollups])
+            .args([
+                "genesis",
+                "--validators",
+                &validators.to_string(),
+                "--rollups",
+                rollups,
+            ])
             .arg("--out")
             .arg(dir.path())
             .args(["--p2p-base-port", &base.to_string()])
@@ -180,7 +189,10 @@ impl Cluster {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("validators did not finalize height {height} within {timeout:?}; logs in {}", self.dir.path().display());
+                bail!(
+                    "validators did not finalize height {height} within {timeout:?}; logs in {}",
+                    self.dir.path().display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

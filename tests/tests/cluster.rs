@@ -52,22 +52,30 @@ async fn digests(cluster: &Cluster, via: usize, height: u64) -> Vec<String> {
 async fn wait_all_finalized(cluster: &Cluster, via: usize, hashes: &[String], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     let mut remaining: Vec<String> = hashes.to_vec();
-    while !remaining.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "{} transactions not finalized within {timeout:?}",
-            remaining.len()
-        );
+    loop {
         let receipts = cluster.receipts(via, &remaining).await.expect("receipts");
-        remaining = remaining
+        let pending: Vec<(String, Value)> = remaining
             .into_iter()
             .zip(receipts)
             .filter(|(_, r)| r["status"] != "finalized")
-            .map(|(h, _)| h)
             .collect();
-        if !remaining.is_empty() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        if pending.is_empty() {
+            return;
         }
+        if Instant::now() >= deadline {
+            let mut by_status: HashMap<String, usize> = HashMap::new();
+            for (_, r) in &pending {
+                *by_status.entry(r["status"].to_string()).or_default() += 1;
+            }
+            panic!(
+                "{} transactions not finalized within {timeout:?}: {by_status:?}; first: {} {}",
+                pending.len(),
+                pending[0].0,
+                pending[0].1
+            );
+        }
+        remaining = pending.into_iter().map(|(h, _)| h).collect();
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -77,18 +85,24 @@ async fn time_to_next_notarized(cluster: &Cluster, via: usize, timeout: Duration
         .as_u64()
         .unwrap();
     loop {
-        let now = cluster.status(via).await.map(|s| s["notarizedHeight"].as_u64().unwrap());
+        let now = cluster
+            .status(via)
+            .await
+            .map(|s| s["notarizedHeight"].as_u64().unwrap());
         if now.is_ok_and(|h| h > first) {
             return start.elapsed();
         }
-        assert!(start.elapsed() < timeout, "no new notarized block within {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "no new notarized block within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
-    let mut cluster = Cluster::start(4, ROLLUPS, 50).expect("cluster");
+    let cluster = Cluster::start(4, ROLLUPS, 50).expect("cluster");
     cluster
         .wait_finalized(2, Duration::from_secs(60))
         .await
@@ -111,7 +125,9 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     let cluster_ref = std::sync::Arc::new(cluster);
     for (rollup, txs, via) in loads {
         let c = cluster_ref.clone();
-        tasks.push(tokio::spawn(async move { c.submit(via, rollup, &txs).await }));
+        tasks.push(tokio::spawn(
+            async move { c.submit(via, rollup, &txs).await },
+        ));
     }
     let mut hashes = Vec::new();
     for t in tasks {
@@ -119,8 +135,14 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     }
     assert_eq!(hashes.len(), 10_000);
     let unique: HashSet<_> = hashes.iter().collect();
-    assert_eq!(unique.len(), 10_000, "every transaction has a distinct hash");
-    let mut cluster = std::sync::Arc::try_unwrap(cluster_ref).ok().expect("sole owner");
+    assert_eq!(
+        unique.len(),
+        10_000,
+        "every transaction has a distinct hash"
+    );
+    let mut cluster = std::sync::Arc::try_unwrap(cluster_ref)
+        .ok()
+        .expect("sole owner");
     wait_all_finalized(&cluster, 0, &hashes, Duration::from_secs(120)).await;
     println!(
         "10000 transactions submitted and finalized in {:?}",
@@ -128,10 +150,17 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     );
 
     // Exactly once: walk every finalized block.
-    let height = cluster.status(0).await.unwrap()["finalizedHeight"].as_u64().unwrap();
+    let height = cluster.status(0).await.unwrap()["finalizedHeight"]
+        .as_u64()
+        .unwrap();
     let seen = included(&cluster, 0, height).await;
     for h in &hashes {
-        assert_eq!(seen.get(h), Some(&1), "tx {h} included {:?} times", seen.get(h));
+        assert_eq!(
+            seen.get(h),
+            Some(&1),
+            "tx {h} included {:?} times",
+            seen.get(h)
+        );
     }
 
     // A receipt verifies offline; one changed byte makes it fail.
@@ -141,7 +170,10 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     let (ok, out) = cluster.verify(&file).unwrap();
     assert!(ok, "verify failed: {out}");
     assert!(out.contains("receipt OK"), "{out}");
-    let encoded = receipt["receipt"]["encoded"].as_str().unwrap().trim_start_matches("0x");
+    let encoded = receipt["receipt"]["encoded"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("0x");
     let mut bytes = hex::decode(encoded).unwrap();
     for position in [40, bytes.len() / 2, bytes.len() - 5] {
         bytes[position] ^= 0x01;
@@ -158,14 +190,22 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     cluster.kill(leader);
     let failover = time_to_next_notarized(&cluster, observer, Duration::from_secs(30)).await;
     println!("leader {leader} killed: next notarized block after {failover:?}");
-    let target = cluster.status(observer).await.unwrap()["finalizedHeight"].as_u64().unwrap() + 3;
-    cluster.wait_finalized(target, Duration::from_secs(30)).await.unwrap();
+    let target = cluster.status(observer).await.unwrap()["finalizedHeight"]
+        .as_u64()
+        .unwrap()
+        + 3;
+    cluster
+        .wait_finalized(target, Duration::from_secs(30))
+        .await
+        .unwrap();
     cluster.spawn(leader).unwrap();
 
     // Transactions acknowledged just before a full-cluster kill -9 are still included after.
     let late = txgen::opaque(200, 200, 99);
     let late_hashes = cluster.submit(observer, 903, &late).await.unwrap();
-    let before = cluster.status(observer).await.unwrap()["finalizedHeight"].as_u64().unwrap();
+    let before = cluster.status(observer).await.unwrap()["finalizedHeight"]
+        .as_u64()
+        .unwrap();
     let chain_before = digests(&cluster, observer, before).await;
     for i in 0..4 {
         cluster.kill(i);
@@ -181,12 +221,25 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
                 break;
             }
         }
-        assert!(restart.elapsed() < Duration::from_secs(60), "no block after restart");
+        assert!(
+            restart.elapsed() < Duration::from_secs(60),
+            "no block after restart"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    println!("full restart: first new notarized block after {:?}", restart.elapsed());
-    cluster.wait_finalized(before + 1, Duration::from_secs(60)).await.unwrap();
-    assert_eq!(digests(&cluster, 0, before).await, chain_before, "finalized chain changed");
+    println!(
+        "full restart: first new notarized block after {:?}",
+        restart.elapsed()
+    );
+    cluster
+        .wait_finalized(before + 1, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        digests(&cluster, 0, before).await,
+        chain_before,
+        "finalized chain changed"
+    );
     wait_all_finalized(&cluster, 0, &late_hashes, Duration::from_secs(60)).await;
     wait_all_finalized(&cluster, 2, &hashes[..100], Duration::from_secs(30)).await;
 }

@@ -14,7 +14,7 @@ use commonware_runtime::{
     Clock, Quota, Spawner, Supervisor as _,
 };
 use commonware_utils::{ordered::Set, NZUsize, NZU32};
-use ordo_engine::{Engine, Handle, Rules, Status, Timing};
+use ordo_engine::{channels, Engine, Handle, Rules, Status, Timing};
 use ordo_mempool::Mempool;
 use ordo_store::Store;
 use ordo_types::{Block, BlockLimits, L1Ref, RollupKind, RollupSpec, NAMESPACE};
@@ -91,14 +91,19 @@ async fn start_network(
     network.start();
     let participants = &fixture.participants;
     let mut manager = oracle.manager();
-    commonware_p2p::Manager::track(&mut manager, 0, Set::from_iter_dedup(participants.iter().cloned()));
+    commonware_p2p::Manager::track(
+        &mut manager,
+        0,
+        Set::from_iter_dedup(participants.iter().cloned()),
+    );
     for a in participants.iter() {
         for b in participants.iter() {
             if a != b {
                 let link = Link {
                     latency: Duration::from_millis(10),
                     jitter: Duration::from_millis(3),
-                    success_rate: commonware_utils::Probability::from_f64(success_rate).expect("probability"),
+                    success_rate: commonware_utils::Probability::from_f64(success_rate)
+                        .expect("probability"),
                 };
                 oracle.add_link(a.clone(), b.clone(), link).await.unwrap();
             }
@@ -110,11 +115,15 @@ async fn start_network(
     for ((signer, scheme), dir) in fixture.private_keys.iter().zip(&fixture.schemes).zip(dirs) {
         let me = signer.public_key();
         let control = oracle.control(me.clone());
-        let votes = control.register(0, quota).await.unwrap();
-        let certificates = control.register(1, quota).await.unwrap();
-        let resolver = control.register(2, quota).await.unwrap();
-        let broadcast = control.register(3, quota).await.unwrap();
-        let backfill = control.register(4, quota).await.unwrap();
+        let votes = control.register(channels::VOTES, quota).await.unwrap();
+        let certificates = control
+            .register(channels::CERTIFICATES, quota)
+            .await
+            .unwrap();
+        let resolver = control.register(channels::RESOLVER, quota).await.unwrap();
+        let broadcast = control.register(channels::BROADCAST, quota).await.unwrap();
+        let backfill = control.register(channels::BACKFILL, quota).await.unwrap();
+        let relay = control.register(channels::RELAY, quota).await.unwrap();
         let handle = open_handle(dir);
         let ctx = context.child("validator").with_attribute("id", &me);
         let backfill = marshal::resolver::p2p::init(
@@ -161,7 +170,7 @@ async fn start_network(
             },
         )
         .await;
-        engine.start(votes, certificates, resolver, broadcast, backfill);
+        engine.start(votes, certificates, resolver, broadcast, relay, backfill);
         handles.push(handle);
     }
     (oracle, handles)
@@ -214,7 +223,11 @@ fn run_seed(seed: u64, success_rate: f64) -> String {
                         }
                         let target = context.random_range(0..handles.len());
                         let rollup = if n % 2 == 0 { 901 } else { 902 };
-                        if handles[target].mempool.submit_blocking(rollup, tx.into()).is_ok() {
+                        if handles[target]
+                            .mempool
+                            .submit_blocking(rollup, tx.into())
+                            .is_ok()
+                        {
                             accepted.write().unwrap().insert(hash);
                         }
                         context.sleep(Duration::from_millis(5)).await;
@@ -240,7 +253,8 @@ fn run_seed(seed: u64, success_rate: f64) -> String {
                     }
                 }
             });
-            let wait = context.random_range(Duration::from_millis(300)..Duration::from_millis(1_500));
+            let wait =
+                context.random_range(Duration::from_millis(300)..Duration::from_millis(1_500));
             select! {
                 _ = poller => Some(context.auditor().state()),
                 _ = context.sleep(wait) => None,
@@ -275,15 +289,25 @@ fn run_seed(seed: u64, success_rate: f64) -> String {
             "seed {seed}: two different finalized blocks at one height"
         );
         for hash in accepted.read().unwrap().iter() {
-            assert_eq!(txs.get(hash), Some(&1), "seed {seed}: accepted tx not included exactly once");
+            assert_eq!(
+                txs.get(hash),
+                Some(&1),
+                "seed {seed}: accepted tx not included exactly once"
+            );
         }
     }
-    assert!(restarts >= 1 || seed % 2 == 1, "seed {seed}: no crash exercised");
+    assert!(
+        restarts >= 1 || seed % 2 == 1,
+        "seed {seed}: no crash exercised"
+    );
     format!("{state}:{restarts}")
 }
 
 fn seeds() -> u64 {
-    std::env::var("SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3)
+    std::env::var("SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use crate::shared::Shared;
 use commonware_consensus::{marshal::ancestry::Ancestry, Application as ConsensusApplication};
-use commonware_cryptography::{Digestible, Digested};
+use commonware_cryptography::{Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use commonware_utils::SystemTimeExt;
 use futures::StreamExt;
@@ -43,11 +43,18 @@ pub enum Invalid {
     #[error("batches do not match the rollup registry")]
     WrongRollups,
     #[error("rollup {rollup} has {count} txs, the limit is {limit}")]
-    TooManyTxs { rollup: u64, count: usize, limit: u32 },
+    TooManyTxs {
+        rollup: u64,
+        count: usize,
+        limit: u32,
+    },
     #[error("block carries {0} tx bytes, above the limit")]
     TooManyBytes(usize),
     #[error("rollup {rollup}: invalid transaction: {error}")]
-    BadTx { rollup: u64, error: ordo_types::TxError },
+    BadTx {
+        rollup: u64,
+        error: ordo_types::TxError,
+    },
     #[error("transaction {0} appears twice in the recent window")]
     Duplicate(String),
     #[error("timestamp {0} goes backwards or beyond year 2200")]
@@ -70,7 +77,12 @@ impl Application {
     }
 
     /// Checks everything that does not need the clock or older ancestors.
-    pub fn check_block(&self, block: &Block, parent: &Block, context: &Context) -> Result<(), Invalid> {
+    pub fn check_block(
+        &self,
+        block: &Block,
+        parent: &Block,
+        context: &Context,
+    ) -> Result<(), Invalid> {
         let h = &block.header;
         if h.height != parent.header.height + 1 || h.parent != parent.digest() {
             return Err(Invalid::NotChild);
@@ -86,18 +98,32 @@ impl Application {
         if h.timestamp_ms < parent.header.timestamp_ms || h.timestamp_ms > BLOCK_TIMESTAMP_MAX_MS {
             return Err(Invalid::Timestamp(h.timestamp_ms));
         }
-        if h.l1 != parent.header.l1 || h.forced != parent.header.forced {
+        // Until validators follow the L1 inbox, nothing may move the L1 reference, the cursors,
+        // or claim forced transactions.
+        if h.l1 != parent.header.l1
+            || h.forced != parent.header.forced
+            || block.batches.iter().any(|b| b.forced != 0)
+        {
             return Err(Invalid::L1);
         }
         let rollups = &self.rules.rollups;
         if block.batches.len() != rollups.len()
-            || block.batches.iter().zip(rollups.iter()).any(|(b, r)| b.rollup != r.id)
+            || block
+                .batches
+                .iter()
+                .zip(rollups.iter())
+                .any(|(b, r)| b.rollup != r.id)
         {
             return Err(Invalid::WrongRollups);
         }
         let mut bytes = 0usize;
         let mut seen = HashSet::with_capacity(block.tx_count());
-        for ((batch, spec), hashes) in block.batches.iter().zip(rollups.iter()).zip(block.tx_hashes()) {
+        for ((batch, spec), hashes) in block
+            .batches
+            .iter()
+            .zip(rollups.iter())
+            .zip(block.tx_hashes())
+        {
             if batch.txs.len() > spec.max_txs_per_block as usize {
                 return Err(Invalid::TooManyTxs {
                     rollup: spec.id,
@@ -212,7 +238,11 @@ where
         Some(Digested::precomputed(block, digest))
     }
 
-    async fn verify(&mut self, (runtime, context): (E, Context), mut ancestry: impl Ancestry<Block>) -> bool {
+    async fn verify(
+        &mut self,
+        (runtime, context): (E, Context),
+        mut ancestry: impl Ancestry<Block>,
+    ) -> bool {
         let Some(block) = ancestry.next().await else {
             return false;
         };
@@ -229,7 +259,12 @@ where
         for hashes in parent.tx_hashes() {
             recent.extend(hashes.iter().copied());
         }
-        if let Some(dup) = block.tx_hashes().iter().flatten().find(|h| recent.contains(*h)) {
+        if let Some(dup) = block
+            .tx_hashes()
+            .iter()
+            .flatten()
+            .find(|h| recent.contains(*h))
+        {
             warn!(height = block.height(), reason = %Invalid::Duplicate(hex::encode(dup)), "rejecting block");
             return false;
         }

@@ -5,6 +5,7 @@ use crate::{
     application::{Application, Rules},
     handle::Handle,
     indexer::{self, FinalizationSource},
+    relay,
     reporter::{self, BlockSource, CertificateReporter},
     shared::Shared,
 };
@@ -43,6 +44,16 @@ use std::{
     time::Duration,
 };
 use tracing::{error, warn};
+
+/// The p2p channels an Ordo validator registers, in the order [`Engine::start`] takes them.
+pub mod channels {
+    pub const VOTES: u64 = 0;
+    pub const CERTIFICATES: u64 = 1;
+    pub const RESOLVER: u64 = 2;
+    pub const BROADCAST: u64 = 3;
+    pub const BACKFILL: u64 = 4;
+    pub const RELAY: u64 = 5;
+}
 
 /// Ordo runs one epoch until reconfiguration exists.
 pub const EPOCH: Epoch = Epoch::zero();
@@ -87,7 +98,7 @@ impl Default for Timing {
             timeout_retry: Duration::from_millis(2_500),
             fetch_timeout: Duration::from_millis(1_000),
             activity_timeout: 256,
-            stall_timeout: Duration::from_millis(1_000),
+            stall_timeout: Duration::from_millis(3_000),
             term_length: NonZeroU32::new(1_000).expect("non-zero"),
             optimistic_views: 16,
             mailbox_size: 16_384,
@@ -148,6 +159,8 @@ where
     >,
     shared: Arc<Shared>,
     certificates: futures::channel::mpsc::UnboundedReceiver<Certificate>,
+    /// Blocks peers that send malformed transaction relays.
+    relay_blocker: B,
 }
 
 fn archive_config<C: Clone>(
@@ -227,6 +240,8 @@ where
 
         let epocher = FixedEpocher::new(EPOCH_LENGTH);
         let genesis_digest = cfg.genesis.digest();
+        cfg.handle.status.write().expect("poisoned").genesis_digest =
+            format!("0x{}", hex::encode(genesis_digest.0));
         let genesis = Digested::precomputed(Arc::new(cfg.genesis), genesis_digest);
         let (marshal, marshal_mailbox, _floor) = MarshalActor::init(
             context.child("marshal"),
@@ -252,7 +267,11 @@ where
         )
         .await;
 
-        let indexed = cfg.handle.store.indexed_height().expect("failed to read the index");
+        let indexed = cfg
+            .handle
+            .store
+            .indexed_height()
+            .expect("failed to read the index");
         let shared = Arc::new(Shared::new(cfg.handle, indexed));
         let application = Application::new(cfg.rules, shared.clone());
         let marshaled = Marshaled::new(
@@ -262,14 +281,21 @@ where
             epocher,
         );
         let (certificate_reporter, certificates) = reporter::channel();
-        let reporter: ConsensusReporter<E> = (Some(certificate_reporter), Some(marshaled.clone())).into();
+        let reporter: ConsensusReporter<E> =
+            (Some(certificate_reporter), Some(marshaled.clone())).into();
 
+        let relay_blocker = cfg.blocker.clone();
         let timing = cfg.timing;
-        let elector = RoundRobin::default().with_term(
-            TermLength::new(timing.term_length),
-            timing.stall_timeout,
-            ViewDelta::new(timing.optimistic_views),
-        );
+        // A term of one view is plain rotation; commonware's stable mode needs at least two.
+        let elector = if timing.term_length.get() > 1 {
+            RoundRobin::default().with_term(
+                TermLength::new(timing.term_length),
+                timing.stall_timeout,
+                ViewDelta::new(timing.optimistic_views),
+            )
+        } else {
+            RoundRobin::default()
+        };
         let consensus = Consensus::new(
             context.child("consensus"),
             simplex::Config {
@@ -312,36 +338,78 @@ where
             consensus,
             shared,
             certificates,
+            relay_blocker,
         }
     }
 
-    /// Starts every actor on the given channels (votes, certificates, resolver, broadcast, backfill).
+    /// Starts every actor on the given channels (votes, certificates, resolver, block broadcast,
+    /// transaction relay, backfill).
     pub fn start(
         mut self,
-        votes: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
-        certificates: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
-        resolver: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
-        broadcast: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        votes: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        certificates: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        resolver: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        broadcast: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        relay: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
         backfill: (
             handler::Receiver<Digest>,
-            impl TargetedResolver<Key = handler::Key<Digest>, Subscriber = handler::Annotation, PublicKey = PublicKey>,
+            impl TargetedResolver<
+                Key = handler::Key<Digest>,
+                Subscriber = handler::Annotation,
+                PublicKey = PublicKey,
+            >,
         ),
     ) -> TaskHandle<()> {
         spawn_cell!(
             self.context,
-            self.run(votes, certificates, resolver, broadcast, backfill)
+            self.run(votes, certificates, resolver, broadcast, relay, backfill)
         )
     }
 
     async fn run(
         self,
-        votes: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
-        certificates: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
-        resolver: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
-        broadcast: (impl Sender<PublicKey = PublicKey>, impl Receiver<PublicKey = PublicKey>),
+        votes: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        certificates: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        resolver: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        broadcast: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+        relay: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
         backfill: (
             handler::Receiver<Digest>,
-            impl TargetedResolver<Key = handler::Key<Digest>, Subscriber = handler::Annotation, PublicKey = PublicKey>,
+            impl TargetedResolver<
+                Key = handler::Key<Digest>,
+                Subscriber = handler::Annotation,
+                PublicKey = PublicKey,
+            >,
         ),
     ) {
         let context = self.context.into_present();
@@ -362,6 +430,11 @@ where
             let receiver = self.certificates;
             move |_| reporter::run(shared, source, receiver)
         });
+        let relay_handle = context.child("relay").spawn({
+            let mempool = self.shared.mempool.clone();
+            let blocker = self.relay_blocker;
+            move |context| relay::run(context, mempool, blocker, relay)
+        });
         // Start the application before consensus so replayed consensus events are handled.
         let _ = &self.marshaled;
         let consensus_handle = self.consensus.start(votes, certificates, resolver);
@@ -371,6 +444,7 @@ where
             marshal_handle,
             indexer_handle,
             reporter_handle,
+            relay_handle,
             consensus_handle,
         ];
         if let Err(e) = try_join_all(handles).await {
@@ -393,7 +467,10 @@ impl BlockSource for MarshalSource {
 }
 
 impl FinalizationSource for MarshalSource {
-    fn finalization(&self, height: u64) -> futures::future::BoxFuture<'static, Option<Certificate>> {
+    fn finalization(
+        &self,
+        height: u64,
+    ) -> futures::future::BoxFuture<'static, Option<Certificate>> {
         let mailbox = self.0.clone();
         async move {
             mailbox

@@ -3,9 +3,7 @@
 
 use ordo_mempool::Mempool;
 use ordo_store::Store;
-use ordo_types::{
-    merkle, Block, Certificate, Digest, Receipt, RollupBatch, RollupId, RollupSpec, TxHash,
-};
+use ordo_types::{Block, Certificate, Digest, Receipt, RollupBatch, RollupId, RollupSpec, TxHash};
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, RwLock},
@@ -22,30 +20,12 @@ pub struct Certified {
 impl Certified {
     /// Receipt of the transaction at `(batch position, index)`.
     pub fn receipt(&self, position: usize, index: usize) -> Option<Receipt> {
-        let batch = self.block.batches.get(position)?;
-        let hashes = &self.block.tx_hashes()[position];
-        Some(Receipt {
-            tx_hash: *hashes.get(index)?,
-            rollup: batch.rollup,
-            forced: false,
-            tx_proof: merkle::Proof::build(hashes, index)?,
-            batch_proof: self.block.batch_proof(position)?,
-            header: self.block.header.clone(),
-            certificate: self.certificate.clone(),
-        })
+        self.block.receipt(position, index, &self.certificate)
     }
 
     /// The batch of `rollup` with its proof.
     pub fn rollup_batch(&self, rollup: RollupId) -> Option<RollupBatch> {
-        let (position, batch) = self.block.batch(rollup)?;
-        Some(RollupBatch {
-            rollup,
-            txs: batch.txs.clone(),
-            forced: 0,
-            batch_proof: self.block.batch_proof(position)?,
-            header: self.block.header.clone(),
-            certificate: self.certificate.clone(),
-        })
+        self.block.rollup_batch(rollup, &self.certificate)
     }
 }
 
@@ -153,7 +133,8 @@ pub struct Status {
     pub notarized_leader: String,
     /// Unix ms of the last finalized block indexed (0 before the first).
     pub last_finalized_at_ms: u64,
-    pub peers: usize,
+    /// Digest of the height-0 block, which names the chain.
+    pub genesis_digest: String,
 }
 
 impl Handle {

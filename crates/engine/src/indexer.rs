@@ -33,7 +33,10 @@ impl<A: Acknowledgement> Reporter for FinalizedReporter<A> {
     }
 }
 
-pub(crate) fn channel<A>() -> (FinalizedReporter<A>, mpsc::UnboundedReceiver<(Arc<Block>, A)>) {
+pub(crate) fn channel<A>() -> (
+    FinalizedReporter<A>,
+    mpsc::UnboundedReceiver<(Arc<Block>, A)>,
+) {
     let (sender, receiver) = mpsc::unbounded();
     (FinalizedReporter { sender }, receiver)
 }
@@ -51,8 +54,9 @@ pub(crate) async fn run<A: Acknowledgement>(
     let store = shared.handle.store.clone();
     while let Some((block, ack)) = blocks.next().await {
         let height = block.height();
-        if shared.indexed_height().is_some_and(|h| height <= h) {
-            // Marshal re-delivers after a restart (at least once): already indexed.
+        if height == 0 || shared.indexed_height().is_some_and(|h| height <= h) {
+            // Genesis is fixed by configuration and has no certificate; nothing to index.
+            // Marshal also re-delivers after a restart (at least once): already indexed.
             ack.acknowledge();
             continue;
         }
@@ -70,7 +74,10 @@ pub(crate) async fn run<A: Acknowledgement>(
                 .map(|c| c.certificate.clone()),
         };
         let Some(certificate) = certificate else {
-            error!(height, "finalized block without any certificate; not indexing");
+            error!(
+                height,
+                "finalized block without any certificate; not indexing"
+            );
             ack.acknowledge();
             continue;
         };

@@ -5,16 +5,18 @@
 //! window, monotone time). [`Engine`] runs it under commonware simplex with threshold BLS
 //! certificates, marshal (inline verification, so a notarization is a sound preconfirmation),
 //! buffered broadcast and backfill. Finalized blocks are indexed before marshal is told they are
-//! processed; notarized ones become preconfirmations. [`Handle`] is what RPC sees.
+//! processed; notarized ones become preconfirmations. Pending transactions are relayed between
+//! validators so the leader sees them all. [`Handle`] is what RPC sees.
 
 mod application;
 mod engine;
 mod handle;
 mod indexer;
+mod relay;
 mod reporter;
 mod shared;
 
 pub use application::{Application, Invalid, Rules};
-pub use engine::{Config, Engine, Timing, EPOCH};
+pub use engine::{channels, Config, Engine, Timing, EPOCH};
 pub use handle::{Certified, Event, Handle, Position, Preconfirmations, Status};
 pub use reporter::CertificateReporter;

@@ -1,10 +1,7 @@
 //! Turns consensus activity into preconfirmations: each notarization, matched with its block,
 //! becomes receipts that RPC serves and subscribers receive before finality.
 
-use crate::{
-    handle::Certified,
-    shared::Shared,
-};
+use crate::{handle::Certified, shared::Shared};
 use commonware_actor::Feedback;
 use commonware_consensus::{simplex::types::Activity, Reporter};
 use futures::{channel::mpsc, StreamExt};

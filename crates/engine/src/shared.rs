@@ -70,9 +70,9 @@ impl Shared {
             if height > status.notarized_height {
                 status.notarized_height = height;
                 status.notarized_view = certified.certificate.view;
-                status.notarized_leader = hex::encode(
-                    commonware_codec::Encode::encode(&certified.block.header.leader),
-                );
+                status.notarized_leader = hex::encode(commonware_codec::Encode::encode(
+                    &certified.block.header.leader,
+                ));
             }
         }
         self.handle

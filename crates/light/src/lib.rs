@@ -38,6 +38,8 @@ pub enum Error {
     BadTxProof,
     #[error("batch is not committed in the header's batches_root")]
     BadBatchProof,
+    #[error("batch claims more forced transactions than it holds")]
+    BadForcedCount,
 }
 
 /// The network's group public key (G2, 96 bytes compressed).
@@ -104,16 +106,31 @@ impl GroupKey {
             .tx_proof
             .root(&receipt.tx_hash)
             .ok_or(Error::BadTxProof)?;
-        check_batch(receipt.rollup, &batch_root, &receipt.batch_proof, &receipt.header)?;
+        check_batch(
+            receipt.rollup,
+            receipt.batch_forced,
+            &batch_root,
+            &receipt.batch_proof,
+            &receipt.header,
+        )?;
         self.verify_header(&receipt.header, &receipt.certificate)?;
         Ok(receipt.certificate.kind)
     }
 
     /// Checks that `batch` is the whole batch of its rollup committed in a certified header.
     pub fn verify_rollup_batch(&self, batch: &RollupBatch) -> Result<CertificateKind, Error> {
+        if batch.forced as usize > batch.txs.len() {
+            return Err(Error::BadForcedCount);
+        }
         let hashes: Vec<_> = batch.txs.iter().map(|t| ordo_types::tx_hash(t)).collect();
         let batch_root = merkle::root(&hashes);
-        check_batch(batch.rollup, &batch_root, &batch.batch_proof, &batch.header)?;
+        check_batch(
+            batch.rollup,
+            batch.forced,
+            &batch_root,
+            &batch.batch_proof,
+            &batch.header,
+        )?;
         self.verify_header(&batch.header, &batch.certificate)?;
         Ok(batch.certificate.kind)
     }
@@ -121,11 +138,15 @@ impl GroupKey {
 
 fn check_batch(
     rollup: u64,
+    forced: u32,
     batch_root: &merkle::Hash,
     proof: &merkle::Proof,
     header: &Header,
 ) -> Result<(), Error> {
-    if proof.verify(&Batch::leaf(rollup, batch_root), &header.batches_root) {
+    if proof.verify(
+        &Batch::leaf(rollup, forced, batch_root),
+        &header.batches_root,
+    ) {
         Ok(())
     } else {
         Err(Error::BadBatchProof)

@@ -58,8 +58,9 @@ fn build() -> Fixture {
             .collect::<Vec<_>>(),
     )
     .expect("distinct identities");
-    let (output, shares) = deal::<MinSig, _, N3f1>(&mut rng, Mode::NonZeroCounter, participants.clone())
-        .expect("deal");
+    let (output, shares) =
+        deal::<MinSig, _, N3f1>(&mut rng, Mode::NonZeroCounter, participants.clone())
+            .expect("deal");
     let sharing = output.public().clone();
     let schemes: Vec<Scheme<ed25519::PublicKey, MinSig>> = shares
         .into_iter()
@@ -72,7 +73,11 @@ fn build() -> Fixture {
 
     // The proposal a block would be finalized under.
     let payload = Sha256::hash(&[b"ordo l1 fixture: block at view 7".as_slice()]);
-    let proposal = Proposal::new(Round::new(Epoch::new(0), View::new(7)), View::new(6), payload);
+    let proposal = Proposal::new(
+        Round::new(Epoch::new(0), View::new(7)),
+        View::new(6),
+        payload,
+    );
 
     // 3 finalize votes -> certificate.
     let finalizes: Vec<_> = schemes
@@ -80,27 +85,46 @@ fn build() -> Fixture {
         .take(3)
         .map(|s| Finalize::sign(s, proposal.clone()).expect("signer"))
         .collect();
-    let finalization = Finalization::from_finalizes(&schemes[0], non_empty![@&finalizes], &Sequential)
-        .expect("quorum of finalize votes");
+    let finalization =
+        Finalization::from_finalizes(&schemes[0], non_empty![@&finalizes], &Sequential)
+            .expect("quorum of finalize votes");
 
     // A third party verifies with the group key alone.
     let identity = *sharing.public();
     let verifier = Scheme::<ed25519::PublicKey, MinSig>::certificate_verifier(NAMESPACE, identity);
-    assert!(finalization.verify(&mut rng, &verifier, &Sequential), "certificate verifies");
+    assert!(
+        finalization.verify(&mut rng, &verifier, &Sequential),
+        "certificate verifies"
+    );
     let wrong = Scheme::<ed25519::PublicKey, MinSig>::certificate_verifier(b"ordx", identity);
-    assert!(!finalization.verify(&mut rng, &wrong, &Sequential), "namespace is bound");
+    assert!(
+        !finalization.verify(&mut rng, &wrong, &Sequential),
+        "namespace is bound"
+    );
 
     // Exactly what is signed: union_unique(namespace || "_FINALIZE", proposal.encode()).
     let proposal_bytes = proposal.encode().to_vec();
     let finalize_ns = [NAMESPACE, FINALIZE_SUFFIX].concat();
     let message = union_unique(&finalize_ns, &proposal_bytes);
-    assert_eq!(message[0] as usize, finalize_ns.len(), "one-byte varint length prefix");
+    assert_eq!(
+        message[0] as usize,
+        finalize_ns.len(),
+        "one-byte varint length prefix"
+    );
     assert_eq!(&message[1..1 + finalize_ns.len()], finalize_ns.as_slice());
 
     let signature = finalization.certificate.encode().to_vec();
-    assert_eq!(signature.len(), 48, "MinSig certificate is one compressed G1 point");
+    assert_eq!(
+        signature.len(),
+        48,
+        "MinSig certificate is one compressed G1 point"
+    );
     let group_key = identity.encode().to_vec();
-    assert_eq!(group_key.len(), 96, "MinSig group key is one compressed G2 point");
+    assert_eq!(
+        group_key.len(),
+        96,
+        "MinSig group key is one compressed G2 point"
+    );
 
     // Independent check with blst: the framing above is exactly what the certificate signs.
     let sig = blst::min_sig::Signature::from_bytes(&signature).expect("signature decodes");
@@ -203,7 +227,11 @@ fn fixture_path() -> PathBuf {
 #[test]
 fn l1_finalization_fixture_is_current() {
     let first = render(&build());
-    assert_eq!(first, render(&build()), "fixture generation is deterministic");
+    assert_eq!(
+        first,
+        render(&build()),
+        "fixture generation is deterministic"
+    );
 
     let path = fixture_path();
     if std::env::var("ORDO_WRITE_FIXTURE").is_ok_and(|v| v == "1") {
@@ -219,7 +247,8 @@ fn l1_finalization_fixture_is_current() {
         )
     });
     assert_eq!(
-        committed, first,
+        committed,
+        first,
         "{} is stale; rerun with ORDO_WRITE_FIXTURE=1",
         path.display()
     );

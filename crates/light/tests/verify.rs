@@ -28,12 +28,10 @@ fn block() -> Block {
         vec![
             Batch {
                 rollup: 901,
+                forced: 2,
                 txs: txs(5),
             },
-            Batch {
-                rollup: 902,
-                txs: txs(2),
-            },
+            Batch::new(902, txs(2)),
         ],
     )
 }
@@ -64,7 +62,7 @@ fn receipt(block: &Block, certificate: Certificate, position: usize, index: usiz
     Receipt {
         tx_hash: hashes[index],
         rollup: block.batches[position].rollup,
-        forced: false,
+        batch_forced: block.batches[position].forced,
         tx_proof: merkle::Proof::build(hashes, index).unwrap(),
         batch_proof: block.batch_proof(position).unwrap(),
         header: block.header.clone(),
@@ -100,11 +98,17 @@ fn tampered_receipts_fail() {
 
     let mut r = good.clone();
     r.header.timestamp_ms += 1;
-    assert!(matches!(key.verify_receipt(&r), Err(Error::DigestMismatch { .. })));
+    assert!(matches!(
+        key.verify_receipt(&r),
+        Err(Error::DigestMismatch { .. })
+    ));
 
     let mut r = good.clone();
     r.certificate.view += 1;
-    assert!(matches!(key.verify_receipt(&r), Err(Error::RoundMismatch { .. })));
+    assert!(matches!(
+        key.verify_receipt(&r),
+        Err(Error::RoundMismatch { .. })
+    ));
 
     // A notarization signature does not pass as a finalization (different namespace).
     let mut r = good.clone();
@@ -143,12 +147,15 @@ fn rollup_batches_verify_and_tampering_fails() {
     let good = RollupBatch {
         rollup: 901,
         txs: batch.txs.clone(),
-        forced: 0,
+        forced: batch.forced,
         batch_proof: block.batch_proof(position).unwrap(),
         header: block.header.clone(),
         certificate,
     };
-    assert_eq!(key.verify_rollup_batch(&good), Ok(CertificateKind::Notarization));
+    assert_eq!(
+        key.verify_rollup_batch(&good),
+        Ok(CertificateKind::Notarization)
+    );
 
     let mut b = good.clone();
     b.txs.pop();
@@ -156,9 +163,36 @@ fn rollup_batches_verify_and_tampering_fails() {
     let mut b = good.clone();
     b.txs.swap(0, 1);
     assert_eq!(key.verify_rollup_batch(&b), Err(Error::BadBatchProof));
-    let mut b = good;
+    let mut b = good.clone();
     b.rollup = 902;
     assert_eq!(key.verify_rollup_batch(&b), Err(Error::BadBatchProof));
+    // The forced count is committed: neither hiding nor inventing forced transactions passes.
+    for forced in [0, 1, 3, 5] {
+        let mut b = good.clone();
+        b.forced = forced;
+        assert_eq!(
+            key.verify_rollup_batch(&b),
+            Err(Error::BadBatchProof),
+            "forced {forced}"
+        );
+    }
+    let mut b = good;
+    b.forced = 6;
+    assert_eq!(key.verify_rollup_batch(&b), Err(Error::BadForcedCount));
+}
+
+#[test]
+fn receipts_say_whether_forced_and_cannot_lie_about_it() {
+    let block = block();
+    let (key, certificate) = certify(&block, CertificateKind::Finalization);
+    let forced = receipt(&block, certificate.clone(), 0, 1);
+    let ordinary = receipt(&block, certificate, 0, 2);
+    assert!(forced.forced() && !ordinary.forced());
+    for mut r in [forced, ordinary] {
+        assert!(key.verify_receipt(&r).is_ok());
+        r.batch_forced = 3 - r.batch_forced;
+        assert_eq!(key.verify_receipt(&r), Err(Error::BadBatchProof));
+    }
 }
 
 #[test]
@@ -169,5 +203,8 @@ fn bad_keys_and_signatures_are_errors() {
     let block = block();
     let (key, mut certificate) = certify(&block, CertificateKind::Finalization);
     certificate.signature = [0xff; 48];
-    assert_eq!(key.verify_certificate(&certificate), Err(Error::BadSignatureEncoding));
+    assert_eq!(
+        key.verify_certificate(&certificate),
+        Err(Error::BadSignatureEncoding)
+    );
 }

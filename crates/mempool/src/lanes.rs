@@ -17,6 +17,11 @@ pub(crate) struct Pending {
     /// Whether its journal write is synced. Only durable transactions are offered to blocks, so a
     /// block never carries a transaction whose acceptance could still be lost.
     pub durable: bool,
+    /// Accepted from a client of this node (or reloaded from its journal), rather than relayed by
+    /// a peer: only those are announced again while pending.
+    pub local: bool,
+    /// Unix ms this node last announced it to its peers (0: never).
+    pub announced_ms: u64,
 }
 
 /// One rollup's pending transactions, keyed by arrival sequence number (so in arrival order).
@@ -121,6 +126,30 @@ impl State {
         expired
     }
 
+    /// Up to `limit` local transactions, oldest first, last announced at or before `cutoff_ms`;
+    /// marks them announced at `now_ms`.
+    pub fn take_unannounced(
+        &mut self,
+        cutoff_ms: u64,
+        now_ms: u64,
+        limit: usize,
+    ) -> Vec<(RollupId, Bytes)> {
+        let mut due: Vec<(u64, RollupId, &mut Pending)> = self
+            .lanes
+            .iter_mut()
+            .flat_map(|(id, lane)| lane.txs.iter_mut().map(move |(seq, tx)| (*seq, *id, tx)))
+            .filter(|(_, _, tx)| tx.local && tx.durable && tx.announced_ms <= cutoff_ms)
+            .collect();
+        due.sort_unstable_by_key(|(seq, _, _)| *seq);
+        due.into_iter()
+            .take(limit)
+            .map(|(_, rollup, tx)| {
+                tx.announced_ms = now_ms;
+                (rollup, tx.raw.clone())
+            })
+            .collect()
+    }
+
     /// Fills one block; see [`crate::Mempool::select`] for the rule.
     pub fn select(&self, max_block_bytes: usize, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
         let mut fills: Vec<Fill<'_>> = self.lanes.values().map(Fill::new).collect();
@@ -159,10 +188,7 @@ impl State {
 
         fills
             .into_iter()
-            .map(|fill| Batch {
-                rollup: fill.lane.spec.id,
-                txs: fill.txs,
-            })
+            .map(|fill| Batch::new(fill.lane.spec.id, fill.txs))
             .collect()
     }
 }

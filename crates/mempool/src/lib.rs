@@ -9,12 +9,18 @@
 //! to the mempool's own rocksdb journal, and [`Mempool::open`] reloads the journal in arrival
 //! order. A dedicated writer thread group-commits concurrent submissions, so thousands of
 //! submissions per second cost a few fsyncs.
+//!
+//! Only the current leader proposes, so a transaction a client gave to any other validator must
+//! reach it: the node announces locally accepted transactions to its peers
+//! ([`Mempool::announcements`]), admits what peers relay ([`Mempool::admit_relayed`]), and
+//! announces again whatever stays pending ([`Mempool::take_unannounced`]), e.g. because the
+//! leader was down or the node restarted.
 
 mod journal;
 mod lanes;
 
 use bytes::Bytes;
-use futures::channel::oneshot;
+use futures::channel::{mpsc as async_mpsc, oneshot};
 use journal::{Command, LoadError, Record};
 use lanes::{Pending, State};
 use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxError, TxHash};
@@ -93,6 +99,8 @@ struct Inner {
     /// order as memory does.
     commands: mpsc::Sender<Command>,
     writer: Option<thread::JoinHandle<()>>,
+    /// Where locally accepted transactions are announced, once someone listens.
+    announcements: Mutex<Option<async_mpsc::UnboundedSender<(RollupId, Bytes)>>>,
 }
 
 impl Drop for Inner {
@@ -155,6 +163,8 @@ impl Mempool {
                 raw: record.raw,
                 arrived_ms: record.arrived_ms,
                 durable: true,
+                local: true,
+                announced_ms: 0,
             };
             state.insert(record.rollup, seq, tx);
         }
@@ -186,6 +196,7 @@ impl Mempool {
                 state,
                 commands,
                 writer: Some(writer),
+                announcements: Mutex::new(None),
             }),
         })
     }
@@ -193,14 +204,42 @@ impl Mempool {
     /// Validates the transaction for its rollup, deduplicates it, enforces the lane's caps and
     /// returns its hash once it is durable.
     pub async fn submit(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
-        let (hash, persisted) = self.accept(rollup, raw)?;
+        let (hash, persisted) = self.accept(rollup, raw, true)?;
         Self::finish(hash, persisted.await)
+    }
+
+    /// Admits a transaction a peer relayed: the same checks and caps as [`Self::submit`], but it
+    /// is not announced again and the caller does not wait for the journal (the peer that
+    /// acknowledged it to its client holds it durably).
+    pub fn admit_relayed(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
+        self.accept(rollup, raw, false).map(|(hash, _)| hash)
+    }
+
+    /// Locally accepted transactions from now on, as they are accepted (one listener: a new call
+    /// replaces the previous one). Transactions already pending are announced through
+    /// [`Self::take_unannounced`].
+    pub fn announcements(&self) -> async_mpsc::UnboundedReceiver<(RollupId, Bytes)> {
+        let (sender, receiver) = async_mpsc::unbounded();
+        *self
+            .inner
+            .announcements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(sender);
+        receiver
+    }
+
+    /// Local transactions still pending that were last announced more than `interval` ago (or
+    /// never), oldest first, at most `limit`; they count as announced now.
+    pub fn take_unannounced(&self, interval: Duration, limit: usize) -> Vec<(RollupId, Bytes)> {
+        let now = now_ms();
+        let cutoff = now.saturating_sub(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
+        self.state().take_unannounced(cutoff, now, limit)
     }
 
     /// [`Self::submit`] for synchronous callers (blocks the thread until the transaction is
     /// durable).
     pub fn submit_blocking(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
-        let (hash, persisted) = self.accept(rollup, raw)?;
+        let (hash, persisted) = self.accept(rollup, raw, true)?;
         Self::finish(hash, futures::executor::block_on(persisted))
     }
 
@@ -265,11 +304,12 @@ impl Mempool {
     }
 
     /// Checks and reserves the transaction in memory and queues its journal write; the receiver
-    /// hears when that write is synced.
+    /// hears when that write is synced. A `local` transaction is announced to the listener.
     fn accept(
         &self,
         rollup: RollupId,
         raw: Bytes,
+        local: bool,
     ) -> Result<(TxHash, oneshot::Receiver<Result<(), String>>), SubmitError> {
         let inner = &*self.inner;
         let spec = inner
@@ -310,11 +350,14 @@ impl Mempool {
             return Err(SubmitError::LaneFull { rollup });
         }
         let seq = state.next_seq;
+        let announce = local.then(|| raw.clone());
         let tx = Pending {
             hash,
             raw,
             arrived_ms,
             durable: false,
+            local,
+            announced_ms: if local { arrived_ms } else { 0 },
         };
         state.insert(rollup, seq, tx);
         let command = Command::Persist {
@@ -328,6 +371,20 @@ impl Mempool {
             return Err(SubmitError::Storage(
                 "mempool journal writer stopped".into(),
             ));
+        }
+        drop(state);
+        if let Some(raw) = announce {
+            let mut listener = self
+                .inner
+                .announcements
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if listener
+                .as_ref()
+                .is_some_and(|l| l.unbounded_send((rollup, raw)).is_err())
+            {
+                *listener = None;
+            }
         }
         Ok((hash, persisted))
     }

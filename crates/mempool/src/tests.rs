@@ -516,3 +516,71 @@ fn open_errors_are_clear() {
         .unwrap();
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
 }
+
+#[test]
+fn local_transactions_are_announced_relayed_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    let mut announced = pool.announcements();
+    submit_all(&pool, 1, [tx("local", 0)]);
+    let relayed = pool.admit_relayed(2, tx("peer", 0)).unwrap();
+    assert_eq!(
+        announced.try_recv().unwrap(),
+        (1, tx("local", 0)),
+        "a client's transaction is announced at once"
+    );
+    assert!(
+        announced.try_recv().is_err(),
+        "a relayed one is not announced again"
+    );
+    assert!(pool.is_pending(&relayed));
+
+    // Relayed transactions pass the same checks as submissions.
+    assert_eq!(
+        pool.admit_relayed(2, tx("peer", 0)),
+        Err(SubmitError::Duplicate)
+    );
+    assert_eq!(
+        pool.admit_relayed(77, tx("peer", 1)),
+        Err(SubmitError::UnknownRollup(77))
+    );
+    assert!(matches!(
+        pool.admit_relayed(1, Bytes::from(vec![0u8; 2_000])),
+        Err(SubmitError::Invalid(_))
+    ));
+}
+
+#[test]
+fn pending_local_transactions_are_announced_again_until_included() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let pool = open(&dir, config());
+        submit_all(&pool, 1, (0..3).map(|i| tx("a", i)));
+        pool.admit_relayed(2, tx("peer", 0)).unwrap();
+        // Just announced on submission: not due yet.
+        assert!(pool
+            .take_unannounced(Duration::from_secs(60), 100)
+            .is_empty());
+        let due = pool.take_unannounced(Duration::ZERO, 2);
+        assert_eq!(
+            due,
+            vec![(1, tx("a", 0)), (1, tx("a", 1))],
+            "oldest first, bounded"
+        );
+    }
+    // After a restart every reloaded transaction is due at once (its peers may have missed it).
+    let pool = open(&dir, config());
+    let included_hash = tx_hash(&tx("a", 1));
+    pool.remove_included(&[included_hash]);
+    let due: Vec<_> = pool
+        .take_unannounced(Duration::from_secs(60), 100)
+        .into_iter()
+        .map(|(_, raw)| raw)
+        .collect();
+    assert_eq!(due, vec![tx("a", 0), tx("a", 2), tx("peer", 0)]);
+    assert!(
+        pool.take_unannounced(Duration::from_secs(60), 100)
+            .is_empty(),
+        "announced ones wait for the interval"
+    );
+}

@@ -96,7 +96,6 @@ struct Health {
     last_finalized_at_ms: u64,
     since_finalized_ms: Option<u64>,
     staleness_ms: u64,
-    peers: usize,
     mempool_size: usize,
 }
 
@@ -125,7 +124,6 @@ async fn health(State(app): State<App>) -> Response {
         last_finalized_at_ms: status.last_finalized_at_ms,
         since_finalized_ms: since,
         staleness_ms,
-        peers: status.peers,
         mempool_size: app.handle.mempool.len(),
     };
     (code, Json(body)).into_response()

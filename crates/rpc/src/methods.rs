@@ -199,15 +199,13 @@ struct NodeStatus {
     /// Highest finalized height whose indexes are durable (what reads are served from).
     indexed_height: Option<u64>,
     /// Digest of the height-0 block, which names the chain.
-    genesis_digest: Option<String>,
-    peers: usize,
+    genesis_digest: String,
     mempool_size: usize,
     rollups: Vec<RollupView>,
 }
 
 fn status(h: &Handle) -> RpcResult<NodeStatus> {
     let s = h.status.read().map_err(error::internal)?.clone();
-    let genesis = h.store.block(0).map_err(error::internal)?;
     Ok(NodeStatus {
         version: env!("CARGO_PKG_VERSION"),
         notarized_height: s.notarized_height,
@@ -217,8 +215,7 @@ fn status(h: &Handle) -> RpcResult<NodeStatus> {
         notarized_leader: s.notarized_leader,
         last_finalized_at_ms: s.last_finalized_at_ms,
         indexed_height: h.store.indexed_height().map_err(error::internal)?,
-        genesis_digest: genesis.map(|(b, _)| hex0x(b.digest().0)),
-        peers: s.peers,
+        genesis_digest: s.genesis_digest,
         mempool_size: h.mempool.len(),
         rollups: h
             .rollups

@@ -187,7 +187,7 @@ impl From<&Receipt> for ReceiptView {
             epoch: r.header.epoch,
             view: r.header.view,
             index: r.index(),
-            forced: r.forced,
+            forced: r.forced(),
             block_digest: hex0x(r.certificate.payload.0),
             timestamp_ms: r.header.timestamp_ms,
             header: (&r.header).into(),

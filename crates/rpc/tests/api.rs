@@ -136,14 +136,11 @@ impl Node {
             batches_root: [0; 32],
         };
         let batches = vec![
-            Batch {
-                rollup: ROLLUP_A,
-                txs: txs.iter().map(|t| Bytes::copy_from_slice(t)).collect(),
-            },
-            Batch {
-                rollup: ROLLUP_B,
-                txs: vec![],
-            },
+            Batch::new(
+                ROLLUP_A,
+                txs.iter().map(|t| Bytes::copy_from_slice(t)).collect(),
+            ),
+            Batch::new(ROLLUP_B, vec![]),
         ];
         let block = Block::new(header, batches);
         let mut certificate = Certificate {
@@ -457,7 +454,7 @@ async fn receipts_blocks_and_batches_verify_with_the_group_key() {
     assert_eq!(decoded.tx_hash, target);
     let batch_root = decoded.tx_proof.root(&target).expect("tx proof");
     assert!(decoded.batch_proof.verify(
-        &Batch::leaf(ROLLUP_A, &batch_root),
+        &Batch::leaf(ROLLUP_A, 0, &batch_root),
         &decoded.header.batches_root
     ));
     assert_eq!(

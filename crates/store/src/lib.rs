@@ -375,7 +375,7 @@ impl Store {
         Ok(Some(Receipt {
             tx_hash: *hash,
             rollup: batch.rollup,
-            forced: location.index < batch.forced,
+            batch_forced: batch.forced,
             tx_proof,
             batch_proof: batch.batch_proof,
             header: batch.header,

@@ -36,12 +36,13 @@ fn child(parent: &Block, txs: [&[&str]; 3]) -> Block {
     let batches = ROLLUPS
         .iter()
         .zip(txs)
-        .map(|(&rollup, txs)| Batch {
-            rollup,
-            txs: txs
-                .iter()
-                .map(|t| Bytes::copy_from_slice(t.as_bytes()))
-                .collect(),
+        .map(|(&rollup, txs)| {
+            Batch::new(
+                rollup,
+                txs.iter()
+                    .map(|t| Bytes::copy_from_slice(t.as_bytes()))
+                    .collect(),
+            )
         })
         .collect();
     Block::new(header, batches)
@@ -58,7 +59,7 @@ fn verify_receipt(receipt: &Receipt) -> bool {
         return false;
     };
     receipt.batch_proof.verify(
-        &Batch::leaf(receipt.rollup, &batch_root),
+        &Batch::leaf(receipt.rollup, receipt.batch_forced, &batch_root),
         &receipt.header.batches_root,
     ) && receipt.header.digest() == receipt.certificate.payload
 }

@@ -153,6 +153,9 @@ impl Read for Header {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
     pub rollup: RollupId,
+    /// How many of the first `txs` came from the L1 forced-inclusion inbox (committed in the
+    /// batch's leaf, so a receipt cannot claim or hide it).
+    pub forced: u32,
     pub txs: Vec<Bytes>,
 }
 
@@ -167,11 +170,21 @@ impl Batch {
         merkle::root(&self.tx_hashes())
     }
 
-    /// The item committed in `batches_root` for a batch with this root.
-    pub fn leaf(rollup: RollupId, batch_root: &merkle::Hash) -> [u8; 40] {
-        let mut leaf = [0u8; 40];
+    /// A batch of ordinary (not forced) transactions.
+    pub fn new(rollup: RollupId, txs: Vec<Bytes>) -> Self {
+        Self {
+            rollup,
+            forced: 0,
+            txs,
+        }
+    }
+
+    /// The item committed in `batches_root`: `rollup || forced || batch_root`.
+    pub fn leaf(rollup: RollupId, forced: u32, batch_root: &merkle::Hash) -> [u8; 44] {
+        let mut leaf = [0u8; 44];
         leaf[..8].copy_from_slice(&rollup.to_be_bytes());
-        leaf[8..].copy_from_slice(batch_root);
+        leaf[8..12].copy_from_slice(&forced.to_be_bytes());
+        leaf[12..].copy_from_slice(batch_root);
         leaf
     }
 
@@ -201,26 +214,37 @@ impl BlockLimits {
 impl Write for Batch {
     fn write(&self, buf: &mut impl BufMut) {
         self.rollup.write(buf);
+        self.forced.write(buf);
         self.txs.write(buf);
     }
 }
 impl EncodeSize for Batch {
     fn encode_size(&self) -> usize {
-        8 + self.txs.encode_size()
+        8 + 4 + self.txs.encode_size()
     }
 }
 impl Read for Batch {
     type Cfg = BlockLimits;
     fn read_cfg(buf: &mut impl Buf, cfg: &BlockLimits) -> Result<Self, Error> {
+        let rollup = u64::read(buf)?;
+        let forced = u32::read(buf)?;
+        let txs = Vec::<Bytes>::read_cfg(
+            buf,
+            &(
+                RangeCfg::from(..=cfg.max_txs_per_batch),
+                RangeCfg::from(..=cfg.max_tx_bytes),
+            ),
+        )?;
+        if forced as usize > txs.len() {
+            return Err(Error::Invalid(
+                "Batch",
+                "more forced transactions than transactions",
+            ));
+        }
         Ok(Self {
-            rollup: u64::read(buf)?,
-            txs: Vec::<Bytes>::read_cfg(
-                buf,
-                &(
-                    RangeCfg::from(..=cfg.max_txs_per_batch),
-                    RangeCfg::from(..=cfg.max_tx_bytes),
-                ),
-            )?,
+            rollup,
+            forced,
+            txs,
         })
     }
 }
@@ -260,8 +284,9 @@ impl Block {
     pub fn genesis(timestamp_ms: u64, l1: L1Ref, rollups: &[RollupId]) -> Self {
         let parent = Digest(Sha256::digest(b"ordo genesis").into());
         // A fixed, valid ed25519 point (the basepoint); genesis has no leader.
-        let leader = <PublicKey as ReadExt>::read(&mut commonware_codec::Copying(&ED25519_BASEPOINT))
-            .expect("basepoint is a valid key");
+        let leader =
+            <PublicKey as ReadExt>::read(&mut commonware_codec::Copying(&ED25519_BASEPOINT))
+                .expect("basepoint is a valid key");
         let header = Header {
             epoch: 0,
             view: 0,
@@ -282,10 +307,7 @@ impl Block {
         };
         let batches = rollups
             .iter()
-            .map(|&rollup| Batch {
-                rollup,
-                txs: Vec::new(),
-            })
+            .map(|&rollup| Batch::new(rollup, Vec::new()))
             .collect();
         Self::new(header, batches)
     }
@@ -334,7 +356,7 @@ impl Block {
         Some(Receipt {
             tx_hash: *hashes.get(index)?,
             rollup: batch.rollup,
-            forced: false,
+            batch_forced: batch.forced,
             tx_proof: merkle::Proof::build(hashes, index)?,
             batch_proof: self.batch_proof(position)?,
             header: self.header.clone(),
@@ -348,7 +370,7 @@ impl Block {
         Some(RollupBatch {
             rollup,
             txs: batch.txs.clone(),
-            forced: 0,
+            forced: batch.forced,
             batch_proof: self.batch_proof(position)?,
             header: self.header.clone(),
             certificate: certificate.clone(),
@@ -362,11 +384,11 @@ const ED25519_BASEPOINT: [u8; 32] = [
     0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
 ];
 
-fn batch_leaves(batches: &[Batch], tx_hashes: &[Vec<TxHash>]) -> Vec<[u8; 40]> {
+fn batch_leaves(batches: &[Batch], tx_hashes: &[Vec<TxHash>]) -> Vec<[u8; 44]> {
     batches
         .iter()
         .zip(tx_hashes)
-        .map(|(b, hashes)| Batch::leaf(b.rollup, &merkle::root(hashes)))
+        .map(|(b, hashes)| Batch::leaf(b.rollup, b.forced, &merkle::root(hashes)))
         .collect()
 }
 
@@ -391,14 +413,19 @@ impl Read for Block {
     /// body must be bound to it before anyone can treat the block as "the block with this digest".
     fn read_cfg(buf: &mut impl Buf, cfg: &BlockLimits) -> Result<Self, Error> {
         let header = Header::read_cfg(buf, &cfg.max_rollups)?;
-        let batches =
-            Vec::<Batch>::read_cfg(buf, &(RangeCfg::from(..=cfg.max_rollups), *cfg))?;
+        let batches = Vec::<Batch>::read_cfg(buf, &(RangeCfg::from(..=cfg.max_rollups), *cfg))?;
         if batches.windows(2).any(|w| w[0].rollup >= w[1].rollup) {
-            return Err(Error::Invalid("ordo::Block", "batches not sorted by rollup id"));
+            return Err(Error::Invalid(
+                "ordo::Block",
+                "batches not sorted by rollup id",
+            ));
         }
         let tx_hashes: Vec<Vec<TxHash>> = batches.iter().map(Batch::tx_hashes).collect();
         if batches_root(&batches, &tx_hashes) != header.batches_root {
-            return Err(Error::Invalid("ordo::Block", "batches do not match batches_root"));
+            return Err(Error::Invalid(
+                "ordo::Block",
+                "batches do not match batches_root",
+            ));
         }
         let digest = header.digest();
         Ok(Self {
@@ -437,16 +464,11 @@ mod tests {
             vec![
                 Batch {
                     rollup: 901,
+                    forced: 1,
                     txs: vec![Bytes::from_static(b"a"), Bytes::from_static(b"bb")],
                 },
-                Batch {
-                    rollup: 902,
-                    txs: vec![],
-                },
-                Batch {
-                    rollup: 903,
-                    txs: vec![Bytes::from_static(b"ccc")],
-                },
+                Batch::new(902, vec![]),
+                Batch::new(903, vec![Bytes::from_static(b"ccc")]),
             ],
         )
     }
@@ -506,12 +528,41 @@ mod tests {
     }
 
     #[test]
+    fn forced_count_is_bounded_and_committed() {
+        let mut block = sample_block();
+        block.batches[2].forced = 2;
+        let rebuilt = Block::new(block.header.clone(), block.batches.clone());
+        assert!(
+            Block::decode_cfg(rebuilt.encode(), &BlockLimits::UNBOUNDED).is_err(),
+            "more forced than transactions"
+        );
+        let mut other = sample_block();
+        other.batches[0].forced = 0;
+        let other = Block::new(other.header.clone(), other.batches.clone());
+        assert_ne!(
+            other.header.batches_root,
+            sample_block().header.batches_root
+        );
+        let block = sample_block();
+        let certificate = Certificate {
+            kind: crate::CertificateKind::Notarization,
+            epoch: 0,
+            view: 1,
+            parent_view: 0,
+            payload: block.digest(),
+            signature: [0; 48],
+        };
+        assert!(block.receipt(0, 0, &certificate).unwrap().forced());
+        assert!(!block.receipt(0, 1, &certificate).unwrap().forced());
+    }
+
+    #[test]
     fn batch_proofs_verify() {
         let block = sample_block();
         for (i, batch) in block.batches.iter().enumerate() {
             let proof = block.batch_proof(i).unwrap();
             assert!(proof.verify(
-                &Batch::leaf(batch.rollup, &batch.root()),
+                &Batch::leaf(batch.rollup, batch.forced, &batch.root()),
                 &block.header.batches_root
             ));
         }

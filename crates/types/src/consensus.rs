@@ -6,7 +6,10 @@ use commonware_codec::Encode;
 use commonware_consensus::{
     simplex::{
         scheme::bls12381_threshold::standard,
-        types::{Context as SimplexContext, Finalization as SFinalization, Notarization as SNotarization, Proposal},
+        types::{
+            Context as SimplexContext, Finalization as SFinalization,
+            Notarization as SNotarization, Proposal,
+        },
     },
     types::{Epoch, Height, Round, View},
     CertifiableBlock, Heightable,

@@ -58,7 +58,10 @@ fn levels<I: AsRef<[u8]>>(items: &[I]) -> Vec<Vec<Hash>> {
 
 /// Root over `items` in order.
 pub fn root<I: AsRef<[u8]>>(items: &[I]) -> Hash {
-    let top = levels(items).pop().and_then(|l| l.first().copied()).unwrap_or([0; 32]);
+    let top = levels(items)
+        .pop()
+        .and_then(|l| l.first().copied())
+        .unwrap_or([0; 32]);
     seal(items.len() as u64, &top)
 }
 
@@ -82,7 +85,9 @@ impl Proof {
     /// Proofs for every item at once (one tree build).
     pub fn build_all<I: AsRef<[u8]>>(items: &[I]) -> Vec<Self> {
         let levels = levels(items);
-        (0..items.len()).map(|i| Self::from_levels(&levels, i, items.len())).collect()
+        (0..items.len())
+            .map(|i| Self::from_levels(&levels, i, items.len()))
+            .collect()
     }
 
     fn from_levels(levels: &[Vec<Hash>], index: usize, count: usize) -> Self {
@@ -208,7 +213,11 @@ mod tests {
         p.siblings.pop();
         assert!(!p.verify(&items[6], &root));
         // Index beyond count.
-        let p = Proof { index: 3, count: 3, siblings: Vec::new() };
+        let p = Proof {
+            index: 3,
+            count: 3,
+            siblings: Vec::new(),
+        };
         assert!(p.root(&items[0]).is_none());
     }
 

@@ -9,8 +9,9 @@ use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 pub struct Receipt {
     pub tx_hash: TxHash,
     pub rollup: RollupId,
-    /// Whether the transaction came from the L1 forced-inclusion inbox.
-    pub forced: bool,
+    /// How many of the batch's first transactions came from the L1 forced-inclusion inbox (part
+    /// of the batch's committed leaf).
+    pub batch_forced: u32,
     /// Position of the transaction in its batch (`tx_proof.index`).
     pub tx_proof: merkle::Proof,
     /// Position of the batch among the block's batches.
@@ -26,13 +27,17 @@ impl Receipt {
     pub fn index(&self) -> u32 {
         self.tx_proof.index
     }
+    /// Whether the transaction came from the L1 forced-inclusion inbox.
+    pub fn forced(&self) -> bool {
+        self.tx_proof.index < self.batch_forced
+    }
 }
 
 impl Write for Receipt {
     fn write(&self, buf: &mut impl BufMut) {
         self.tx_hash.write(buf);
         self.rollup.write(buf);
-        self.forced.write(buf);
+        self.batch_forced.write(buf);
         self.tx_proof.write(buf);
         self.batch_proof.write(buf);
         self.header.write(buf);
@@ -42,7 +47,7 @@ impl Write for Receipt {
 impl EncodeSize for Receipt {
     fn encode_size(&self) -> usize {
         32 + 8
-            + 1
+            + 4
             + self.tx_proof.encode_size()
             + self.batch_proof.encode_size()
             + self.header.encode_size()
@@ -56,7 +61,7 @@ impl Read for Receipt {
         Ok(Self {
             tx_hash: <[u8; 32]>::read(buf)?,
             rollup: u64::read(buf)?,
-            forced: bool::read(buf)?,
+            batch_forced: u32::read(buf)?,
             tx_proof: merkle::Proof::read(buf)?,
             batch_proof: merkle::Proof::read(buf)?,
             header: Header::read_cfg(buf, max_rollups)?,

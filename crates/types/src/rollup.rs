@@ -30,7 +30,9 @@ impl FromStr for RollupKind {
         match s {
             "evm" => Ok(Self::Evm),
             "opaque" => Ok(Self::Opaque),
-            other => Err(alloc::format!("unknown rollup kind `{other}` (expected evm or opaque)")),
+            other => Err(alloc::format!(
+                "unknown rollup kind `{other}` (expected evm or opaque)"
+            )),
         }
     }
 }

@@ -59,7 +59,8 @@ mod evm {
             return Err(TxError::Deposit);
         }
         let mut buf = raw;
-        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| TxError::Malformed(e.to_string()))?;
+        let tx =
+            TxEnvelope::decode_2718(&mut buf).map_err(|e| TxError::Malformed(e.to_string()))?;
         if !buf.is_empty() {
             return Err(TxError::TrailingBytes);
         }

@@ -6,11 +6,7 @@
 //! Prints a JSON line and a short table.
 
 use anyhow::{Context as _, Result};
-use jsonrpsee::{
-    core::client::SubscriptionClientT,
-    rpc_params,
-    ws_client::WsClientBuilder,
-};
+use jsonrpsee::{core::client::SubscriptionClientT, rpc_params, ws_client::WsClientBuilder};
 use ordo_tests::{cluster::Cluster, txgen};
 use serde_json::{json, Value};
 use std::{
@@ -124,7 +120,11 @@ async fn main() -> Result<()> {
         .await
         .context("websocket")?;
     let mut sub = ws
-        .subscribe::<Value, _>("ordo_subscribeReceipts", rpc_params![], "ordo_unsubscribeReceipts")
+        .subscribe::<Value, _>(
+            "ordo_subscribeReceipts",
+            rpc_params![],
+            "ordo_unsubscribeReceipts",
+        )
         .await?;
     let listener = {
         let timeline = timeline.clone();
@@ -155,7 +155,13 @@ async fn main() -> Result<()> {
     let (finalized, last) = {
         let t = timeline.lock().unwrap();
         let last = t.finalized.values().max().copied().unwrap_or(start);
-        (t.submitted.keys().filter(|h| t.finalized.contains_key(*h)).count(), last)
+        (
+            t.submitted
+                .keys()
+                .filter(|h| t.finalized.contains_key(*h))
+                .count(),
+            last,
+        )
     };
     let elapsed = last.duration_since(start).as_secs_f64();
     let tps = finalized as f64 / elapsed;
