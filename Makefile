@@ -35,21 +35,21 @@ build: deps rocksdb
 
 ## test: everything an issue's acceptance names: unit tests, deterministic simulations,
 ## multi-process cluster tests, contract tests.
+## (Whole-workspace selections keep cargo's feature set, hence its build cache, the same as `build`.)
 test: build contracts-test
-	$(CARGO) test --workspace --lib --bins --no-fail-fast
-	$(CARGO) test -p ordo-light -p ordo-rpc --tests --no-fail-fast
+	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast -- --nocapture
 
-## test-sim: the deterministic simulation only (SEEDS controls the seed count).
+## test-sim: the deterministic simulation only (SEEDS=n seeds, default 4; each runs twice).
 test-sim: build
-	$(CARGO) test -p ordo-tests --test simulation -- --nocapture
+	$(CARGO) test --workspace --test simulation -- --nocapture
 
 ## test-cluster: the multi-process test with the real binary.
 test-cluster: build
-	$(CARGO) test -p ordo-tests --test cluster -- --nocapture --test-threads=1
+	$(CARGO) test --workspace --test cluster -- --nocapture
 
 ## bench: throughput and preconfirmation latency of 4 local validators.
 bench: build
-	$(CARGO) run -p ordo-tests --bin ordo-bench -- --validators $(VALIDATORS)
+	$(CARGO) run --bin ordo-bench -- --validators $(VALIDATORS)
 
 ## devnet: a local network of $(VALIDATORS) validators with $(ROLLUPS); Ctrl-C stops it.
 devnet: build

@@ -50,6 +50,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
                 max_pending_txs_per_rollup: config.consensus.mempool_max_pending_txs,
                 max_pending_bytes_per_rollup: config.consensus.mempool_max_pending_bytes,
                 ttl: Duration::from_secs(config.consensus.mempool_ttl_secs),
+                clock: Default::default(),
             },
             move |h| store.is_included(h).unwrap_or(false),
         )

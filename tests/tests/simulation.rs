@@ -13,7 +13,7 @@ use commonware_runtime::{
     deterministic::{self, Runner},
     Clock, Quota, Spawner, Supervisor as _,
 };
-use commonware_utils::{ordered::Set, NZUsize, NZU32};
+use commonware_utils::{ordered::Set, NZUsize, SystemTimeExt as _, NZU32};
 use ordo_engine::{channels, Engine, Handle, Rules, Status, Timing};
 use ordo_mempool::Mempool;
 use ordo_store::Store;
@@ -45,7 +45,7 @@ fn limits() -> BlockLimits {
     }
 }
 
-fn open_handle(dir: &Path) -> Handle {
+fn open_handle(dir: &Path, context: &deterministic::Context) -> Handle {
     let store = Store::open(&dir.join("index"), limits()).expect("store");
     let mempool = {
         let store = store.clone();
@@ -57,6 +57,10 @@ fn open_handle(dir: &Path) -> Handle {
                 max_pending_txs_per_rollup: 100_000,
                 max_pending_bytes_per_rollup: 1 << 28,
                 ttl: Duration::from_secs(1_000_000),
+                clock: {
+                    let context = context.child("mempool_clock");
+                    ordo_mempool::WallClock::new(move || context.current().epoch_millis())
+                },
             },
             move |h| store.is_included(h).unwrap_or(false),
         )
@@ -112,7 +116,13 @@ async fn start_network(
     let quota = Quota::per_second(NZU32!(1_000_000));
     let genesis = Block::genesis(0, L1Ref::default(), &[901, 902]);
     let mut handles = Vec::new();
-    for ((signer, scheme), dir) in fixture.private_keys.iter().zip(&fixture.schemes).zip(dirs) {
+    for (i, ((signer, scheme), dir)) in fixture
+        .private_keys
+        .iter()
+        .zip(&fixture.schemes)
+        .zip(dirs)
+        .enumerate()
+    {
         let me = signer.public_key();
         let control = oracle.control(me.clone());
         let votes = control.register(channels::VOTES, quota).await.unwrap();
@@ -124,8 +134,8 @@ async fn start_network(
         let broadcast = control.register(channels::BROADCAST, quota).await.unwrap();
         let backfill = control.register(channels::BACKFILL, quota).await.unwrap();
         let relay = control.register(channels::RELAY, quota).await.unwrap();
-        let handle = open_handle(dir);
         let ctx = context.child("validator").with_attribute("id", &me);
+        let handle = open_handle(dir, &ctx);
         let backfill = marshal::resolver::p2p::init(
             ctx.child("backfill"),
             marshal::resolver::p2p::Config {
@@ -147,7 +157,8 @@ async fn start_network(
                 provider: oracle.manager(),
                 me,
                 scheme: scheme.clone(),
-                partition_prefix: "ordo".into(),
+                // The simulated runtime's storage is shared by all validators.
+                partition_prefix: format!("ordo-v{i}"),
                 genesis: genesis.clone(),
                 rules: Rules {
                     rollups: Arc::new(rollups()),
@@ -161,7 +172,7 @@ async fn start_network(
                     leader_timeout: Duration::from_millis(250),
                     certification_timeout: Duration::from_millis(500),
                     timeout_retry: Duration::from_millis(600),
-                    stall_timeout: Duration::from_millis(300),
+                    stall_timeout: Duration::from_millis(1_000),
                     freezer_table_initial_size: 1 << 10,
                     mailbox_size: 1024,
                     ..Timing::default()
@@ -307,7 +318,7 @@ fn seeds() -> u64 {
     std::env::var("SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3)
+        .unwrap_or(4)
 }
 
 #[test]

@@ -14,8 +14,9 @@ pub(crate) struct Pending {
     pub raw: Bytes,
     /// Unix ms of acceptance (persisted, so the ttl survives restarts).
     pub arrived_ms: u64,
-    /// Whether its journal write is synced. Only durable transactions are offered to blocks, so a
-    /// block never carries a transaction whose acceptance could still be lost.
+    /// Whether it may be offered to blocks: a local transaction once its journal write is synced
+    /// (a block never carries a transaction whose acceptance could still be lost), a relayed one
+    /// at once.
     pub durable: bool,
     /// Accepted from a client of this node (or reloaded from its journal), rather than relayed by
     /// a peer: only those are announced again while pending.

@@ -45,6 +45,43 @@ pub struct Config {
     pub max_pending_bytes_per_rollup: usize,
     /// How long a transaction may stay pending before [`Mempool::expire`] drops it.
     pub ttl: Duration,
+    /// Where arrival and announcement times come from.
+    pub clock: WallClock,
+}
+
+/// Unix milliseconds: the system clock in a node, the simulated one in deterministic tests.
+#[derive(Clone)]
+pub struct WallClock(Arc<dyn Fn() -> u64 + Send + Sync>);
+
+impl WallClock {
+    pub fn new(now_ms: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now_ms))
+    }
+
+    /// The operating system's clock.
+    pub fn system() -> Self {
+        Self::new(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        })
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        (self.0)()
+    }
+}
+
+impl Default for WallClock {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl std::fmt::Debug for WallClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WallClock({} ms)", self.now_ms())
+    }
 }
 
 /// Why a transaction was not accepted.
@@ -93,6 +130,7 @@ struct Inner {
     max_pending_txs_per_rollup: usize,
     max_pending_bytes_per_rollup: usize,
     ttl: Duration,
+    clock: WallClock,
     is_included: Box<dyn Fn(&TxHash) -> bool + Send + Sync>,
     state: Arc<Mutex<State>>,
     /// Sent to while holding `state`, so the journal sees additions and removals in the same
@@ -192,6 +230,7 @@ impl Mempool {
                 max_pending_txs_per_rollup: cfg.max_pending_txs_per_rollup,
                 max_pending_bytes_per_rollup: cfg.max_pending_bytes_per_rollup,
                 ttl: cfg.ttl,
+                clock: cfg.clock,
                 is_included: Box::new(is_included),
                 state,
                 commands,
@@ -231,7 +270,7 @@ impl Mempool {
     /// Local transactions still pending that were last announced more than `interval` ago (or
     /// never), oldest first, at most `limit`; they count as announced now.
     pub fn take_unannounced(&self, interval: Duration, limit: usize) -> Vec<(RollupId, Bytes)> {
-        let now = now_ms();
+        let now = self.inner.clock.now_ms();
         let cutoff = now.saturating_sub(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
         self.state().take_unannounced(cutoff, now, limit)
     }
@@ -268,7 +307,7 @@ impl Mempool {
     /// records why in its store).
     pub fn expire(&self) -> Vec<TxHash> {
         let ttl_ms = u64::try_from(self.inner.ttl.as_millis()).unwrap_or(u64::MAX);
-        let cutoff_ms = now_ms().saturating_sub(ttl_ms);
+        let cutoff_ms = self.inner.clock.now_ms().saturating_sub(ttl_ms);
         let mut state = self.state();
         let (hashes, seqs): (Vec<TxHash>, Vec<u64>) =
             state.remove_arrived_through(cutoff_ms).into_iter().unzip();
@@ -331,7 +370,7 @@ impl Mempool {
         if (inner.is_included)(&hash) {
             return Err(SubmitError::AlreadyIncluded);
         }
-        let arrived_ms = now_ms();
+        let arrived_ms = inner.clock.now_ms();
         let record = Record::encode(rollup, arrived_ms, &raw);
         let (done, persisted) = oneshot::channel();
 
@@ -355,7 +394,9 @@ impl Mempool {
             hash,
             raw,
             arrived_ms,
-            durable: false,
+            // A relayed transaction is held durably by the peer that acknowledged it: offer it
+            // to blocks at once rather than after this node's own journal write.
+            durable: !local,
             local,
             announced_ms: if local { arrived_ms } else { 0 },
         };
@@ -417,12 +458,6 @@ impl Mempool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ fn config() -> Config {
         max_pending_txs_per_rollup: 200_000,
         max_pending_bytes_per_rollup: 64 << 20,
         ttl: Duration::from_secs(60),
+        clock: Default::default(),
     }
 }
 

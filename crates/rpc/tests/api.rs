@@ -70,6 +70,7 @@ impl Node {
                 max_pending_txs_per_rollup: 1_000,
                 max_pending_bytes_per_rollup: 1 << 20,
                 ttl: Duration::from_secs(600),
+                clock: Default::default(),
             },
             move |hash| included.is_included(hash).unwrap_or(false),
         )
