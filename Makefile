@@ -49,7 +49,7 @@ test-cluster: build
 
 ## bench: throughput and preconfirmation latency of 4 local validators.
 bench: build
-	$(CARGO) run --bin ordo-bench -- --validators $(VALIDATORS)
+	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS)
 
 ## devnet: a local network of $(VALIDATORS) validators with $(ROLLUPS); Ctrl-C stops it.
 devnet: build

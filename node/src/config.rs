@@ -128,6 +128,9 @@ pub struct Loaded {
     pub validators: Vec<(ed25519::PublicKey, SocketAddr)>,
 }
 
+/// Validators' identity keys and p2p addresses, in configuration order.
+pub type Validators = Vec<(ed25519::PublicKey, SocketAddr)>;
+
 fn field<T>(name: &str, r: Result<T>) -> Result<T> {
     r.with_context(|| format!("invalid `{name}`"))
 }
@@ -168,7 +171,7 @@ impl Chain {
     }
 
     /// Checks what does not depend on a particular validator.
-    pub fn validate(&self) -> Result<(Sharing<MinSig>, Vec<(ed25519::PublicKey, SocketAddr)>)> {
+    pub fn validate(&self) -> Result<(Sharing<MinSig>, Validators)> {
         if self.validators.is_empty() {
             bail!("invalid `chain.validators`: at least one validator is required");
         }

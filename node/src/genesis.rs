@@ -43,7 +43,7 @@ pub fn parse_rollups(s: &str) -> Result<Vec<RollupSpec>> {
 pub fn keygen(seed: Option<u64>) -> (String, String) {
     let key = match seed {
         Some(seed) => ed25519::PrivateKey::from_seed(seed),
-        None => ed25519::PrivateKey::random(&mut rand::rng()),
+        None => ed25519::PrivateKey::random(rand::rng()),
     };
     (
         hex::encode(key.encode()),

@@ -225,7 +225,8 @@ fn run_seed(seed: u64, success_rate: f64) -> String {
         let f = move |mut context: deterministic::Context| async move {
             let (_oracle, handles) = start_network(&context, &fixture, &dirs, success_rate).await;
             // Clients: submit the remaining transactions to random validators over time.
-            let submitter = context.child("clients").spawn({
+            // Runs until the network stops (a crash or the end of the run).
+            let _submitter = context.child("clients").spawn({
                 let handles = handles.clone();
                 let accepted = accepted.clone();
                 move |mut context| async move {
@@ -250,7 +251,6 @@ fn run_seed(seed: u64, success_rate: f64) -> String {
                     }
                 }
             });
-            let _ = submitter;
             let poller = context.child("poller").spawn({
                 let handles = handles.clone();
                 let accepted = accepted.clone();

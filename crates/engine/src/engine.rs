@@ -124,6 +124,26 @@ pub struct Config<B, P> {
 type Marshaled<E> = Inline<E, Scheme, Application, Block, FixedEpocher>;
 type ConsensusReporter<E> = Reporters<CertificateReporter, Marshaled<E>>;
 type Elector = RoundRobin<Sha256>;
+type Marshal<E> = MarshalActor<
+    E,
+    Standard<Block>,
+    ConstantProvider<Scheme, Epoch>,
+    immutable::Archive<E, Digest, Finalization>,
+    immutable::Archive<E, Digest, Arc<Block>>,
+    FixedEpocher,
+    Sequential,
+>;
+type Simplex<E, B> = Consensus<
+    E,
+    Scheme,
+    Elector,
+    B,
+    Digest,
+    Marshaled<E>,
+    Marshaled<E>,
+    ConsensusReporter<E>,
+    Sequential,
+>;
 
 /// A validator's consensus stack.
 pub struct Engine<E, B, P>
@@ -135,28 +155,10 @@ where
     context: ContextCell<E>,
     buffer: buffered::Engine<E, PublicKey, Block, P, Sequential>,
     buffer_mailbox: buffered::Mailbox<PublicKey, Block>,
-    marshal: MarshalActor<
-        E,
-        Standard<Block>,
-        ConstantProvider<Scheme, Epoch>,
-        immutable::Archive<E, Digest, Finalization>,
-        immutable::Archive<E, Digest, Arc<Block>>,
-        FixedEpocher,
-        Sequential,
-    >,
+    marshal: Marshal<E>,
     marshal_mailbox: MarshalMailbox<Scheme, Standard<Block>>,
     marshaled: Marshaled<E>,
-    consensus: Consensus<
-        E,
-        Scheme,
-        Elector,
-        B,
-        Digest,
-        Marshaled<E>,
-        Marshaled<E>,
-        ConsensusReporter<E>,
-        Sequential,
-    >,
+    consensus: Simplex<E, B>,
     shared: Arc<Shared>,
     certificates: futures::channel::mpsc::UnboundedReceiver<Certificate>,
     /// Blocks peers that send malformed transaction relays.

@@ -15,10 +15,13 @@ use std::{
 /// without asking marshal.
 const RECENT_BLOCKS: usize = 1024;
 
+/// Recent blocks by digest, and their digests oldest first (for eviction).
+type RecentBlocks = (HashMap<Digest, Arc<Block>>, VecDeque<Digest>);
+
 pub(crate) struct Shared {
     pub(crate) mempool: Mempool,
     pub(crate) handle: Handle,
-    recent: Mutex<(HashMap<Digest, Arc<Block>>, VecDeque<Digest>)>,
+    recent: Mutex<RecentBlocks>,
     /// Last finalized height whose transactions left the mempool, plus one (0 = none yet).
     indexed: AtomicU64,
 }

@@ -437,6 +437,13 @@ impl Read for Block {
     }
 }
 
+impl commonware_cryptography::Digestible for Block {
+    type Digest = Digest;
+    fn digest(&self) -> Digest {
+        self.digest
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,12 +573,5 @@ mod tests {
                 &block.header.batches_root
             ));
         }
-    }
-}
-
-impl commonware_cryptography::Digestible for Block {
-    type Digest = Digest;
-    fn digest(&self) -> Digest {
-        self.digest
     }
 }
