@@ -72,22 +72,21 @@ impl State {
         self.next_seq = self.next_seq.max(seq + 1);
     }
 
-    /// Removes a pending transaction; returns its sequence number.
+    /// Removes a pending transaction; returns its journal key if it has one (local ones).
     pub fn remove(&mut self, hash: &TxHash) -> Option<u64> {
         let (rollup, seq) = self.by_hash.remove(hash)?;
-        self.remove_entry(rollup, seq);
-        Some(seq)
+        self.remove_entry(rollup, seq)
+            .filter(|tx| tx.local)
+            .map(|_| seq)
     }
 
     /// Removes the transaction `seq` of `rollup` if it is still there.
-    pub fn remove_entry(&mut self, rollup: RollupId, seq: u64) {
-        let Some(lane) = self.lanes.get_mut(&rollup) else {
-            return;
-        };
-        if let Some(tx) = lane.txs.remove(&seq) {
-            lane.bytes -= tx.raw.len();
-            self.by_hash.remove(&tx.hash);
-        }
+    pub fn remove_entry(&mut self, rollup: RollupId, seq: u64) -> Option<Pending> {
+        let lane = self.lanes.get_mut(&rollup)?;
+        let tx = lane.txs.remove(&seq)?;
+        lane.bytes -= tx.raw.len();
+        self.by_hash.remove(&tx.hash);
+        Some(tx)
     }
 
     pub fn mark_durable(&mut self, rollup: RollupId, seq: u64) {
@@ -108,8 +107,9 @@ impl State {
         self.recently_included.set.contains(hash)
     }
 
-    /// Removes every transaction accepted at or before `cutoff_ms`; returns (hash, seq) of each.
-    pub fn remove_arrived_through(&mut self, cutoff_ms: u64) -> Vec<(TxHash, u64)> {
+    /// Removes every transaction accepted at or before `cutoff_ms`; returns the hash of each and
+    /// its journal key if it has one (local ones).
+    pub fn remove_arrived_through(&mut self, cutoff_ms: u64) -> Vec<(TxHash, Option<u64>)> {
         let mut expired = Vec::new();
         for lane in self.lanes.values_mut() {
             // Lanes are in arrival order, so the expired transactions are a prefix. (A clock
@@ -121,7 +121,7 @@ impl State {
                 let (seq, tx) = entry.remove_entry();
                 lane.bytes -= tx.raw.len();
                 self.by_hash.remove(&tx.hash);
-                expired.push((tx.hash, seq));
+                expired.push((tx.hash, tx.local.then_some(seq)));
             }
         }
         expired

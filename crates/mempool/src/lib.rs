@@ -248,8 +248,8 @@ impl Mempool {
     }
 
     /// Admits a transaction a peer relayed: the same checks and caps as [`Self::submit`], but it
-    /// is not announced again and the caller does not wait for the journal (the peer that
-    /// acknowledged it to its client holds it durably).
+    /// is neither journaled nor announced again (the peer that acknowledged it to its client
+    /// holds it durably and announces it again while it is pending).
     pub fn admit_relayed(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
         self.accept(rollup, raw, false).map(|(hash, _)| hash)
     }
@@ -309,9 +309,9 @@ impl Mempool {
         let ttl_ms = u64::try_from(self.inner.ttl.as_millis()).unwrap_or(u64::MAX);
         let cutoff_ms = self.inner.clock.now_ms().saturating_sub(ttl_ms);
         let mut state = self.state();
-        let (hashes, seqs): (Vec<TxHash>, Vec<u64>) =
+        let (hashes, seqs): (Vec<TxHash>, Vec<Option<u64>>) =
             state.remove_arrived_through(cutoff_ms).into_iter().unzip();
-        self.forget(seqs);
+        self.forget(seqs.into_iter().flatten().collect());
         hashes
     }
 
@@ -394,13 +394,18 @@ impl Mempool {
             hash,
             raw,
             arrived_ms,
-            // A relayed transaction is held durably by the peer that acknowledged it: offer it
-            // to blocks at once rather than after this node's own journal write.
+            // A relayed transaction is held durably by the peer that acknowledged it (which
+            // announces it again while it is pending): it is not journaled here, and is offered
+            // to blocks at once.
             durable: !local,
             local,
             announced_ms: if local { arrived_ms } else { 0 },
         };
         state.insert(rollup, seq, tx);
+        if !local {
+            let _ = done.send(Ok(()));
+            return Ok((hash, persisted));
+        }
         let command = Command::Persist {
             rollup,
             seq,
