@@ -38,6 +38,15 @@ pub enum Event {
     Finalized(Certified),
 }
 
+impl Event {
+    /// The certified block, whichever certificate it carries.
+    pub fn certified(&self) -> &Certified {
+        match self {
+            Self::Notarized(c) | Self::Finalized(c) => c,
+        }
+    }
+}
+
 /// Where a transaction is in a certified block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Position {

@@ -42,10 +42,7 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
             };
             let events = h.subscribe();
             pump(pending, events, move |event| {
-                let certified = match event {
-                    Event::Notarized(c) | Event::Finalized(c) => c,
-                };
-                ReceiptNotification::for_block(certified, |hash| {
+                ReceiptNotification::for_block(event.certified(), |hash| {
                     filter.as_ref().is_none_or(|f| f.contains(hash))
                 })
             })
@@ -70,10 +67,8 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
             };
             let events = h.subscribe();
             pump(pending, events, move |event| {
-                let certified = match event {
-                    Event::Notarized(c) | Event::Finalized(c) => c,
-                };
-                certified
+                event
+                    .certified()
                     .rollup_batch(rollup)
                     .map(|b| RollupBatchView::from(&b))
                     .into_iter()
