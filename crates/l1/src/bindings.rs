@@ -1,0 +1,9 @@
+//! alloy bindings generated from the compiled contract (`make contracts-artifacts` refreshes
+//! `artifacts/`, and `make contracts-test` fails when the copy differs from forge's output).
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    ForcedInclusionInbox,
+    "artifacts/ForcedInclusionInbox.json"
+);
