@@ -205,6 +205,22 @@ contract ForcedInclusionInboxTest is Test {
         assertEq(inbox.pendingCount(ROLLUP), 0, "not pending at deadline+1");
     }
 
+    /// The same vectors ordo-engine's forced rule checks (contracts/test/fixtures/deadline.json).
+    function test_deadlineBoundaryFixture() public {
+        string memory json = vm.readFile("test/fixtures/deadline.json");
+        uint256 submittedAt = vm.parseJsonUint(json, ".submittedAt");
+        ForcedInclusionInbox shared = new ForcedInclusionInbox(_cfg(vm.parseJsonUint(json, ".inclusionDelay")));
+        vm.roll(submittedAt);
+        vm.prank(ALICE);
+        shared.submit{value: BASE_FEE}(ROLLUP, _tx(1));
+        for (uint256 i = 0; i < 3; i++) {
+            string memory v = string.concat(".vectors[", vm.toString(i), "]");
+            vm.roll(vm.parseJsonUint(json, string.concat(v, ".at")));
+            bool due = vm.parseJsonBool(json, string.concat(v, ".due"));
+            assertTrue(shared.isDue(ROLLUP, 0) == due, "isDue matches the shared vector");
+        }
+    }
+
     // ------------------------------------------------------------------ fees
 
     function test_feeEscalation() public {

@@ -29,6 +29,62 @@ pub struct NodeConfig {
     pub chain: Chain,
     #[serde(default)]
     pub consensus: Consensus,
+    /// This validator's L1 endpoint (required when `chain.l1` names an inbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1: Option<NodeL1>,
+    /// Switches for tests only.
+    #[serde(default, skip_serializing_if = "Testing::is_off")]
+    pub testing: Testing,
+}
+
+/// How this validator reads L1.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeL1 {
+    /// HTTP JSON-RPC endpoint of an L1 node.
+    pub rpc: String,
+    /// L1 blocks are used once this many blocks are on top of them.
+    pub confirmations: u64,
+    #[serde(default = "default_l1_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    #[serde(default = "default_l1_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_l1_poll_interval_ms() -> u64 {
+    250
+}
+fn default_l1_request_timeout_ms() -> u64 {
+    2_000
+}
+
+/// Test-only behaviour. Never set these on a real network.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Testing {
+    /// As leader, never consume forced-inclusion entries (honest validators then reject this
+    /// validator's blocks once an entry is due).
+    pub censor_forced: bool,
+}
+
+impl Testing {
+    fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The L1 inbox the whole network follows (part of genesis).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainL1 {
+    /// `ForcedInclusionInbox` address (0x-hex).
+    pub inbox: String,
+    /// First L1 block to read: at or before the inbox's deployment.
+    pub start_block: u64,
+    /// Most inbox entries of one rollup a block consumes.
+    pub forced_per_block: u32,
+    /// How many L1 blocks a block's L1 reference may trail a validator's confirmed head.
+    pub max_l1_lag: u64,
 }
 
 /// This validator's identity, secrets, and where it listens.
@@ -73,6 +129,9 @@ pub struct Chain {
     pub dedup_window: u64,
     pub clock_tolerance_ms: u64,
     pub block_interval_ms: u64,
+    /// The L1 forced-inclusion inbox; absent on a network without L1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1: Option<ChainL1>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +192,13 @@ pub type Validators = Vec<(ed25519::PublicKey, SocketAddr)>;
 
 fn field<T>(name: &str, r: Result<T>) -> Result<T> {
     r.with_context(|| format!("invalid `{name}`"))
+}
+
+/// A 20-byte address in 0x-hex.
+pub fn parse_address(s: &str) -> Result<ordo_l1::Address> {
+    s.trim()
+        .parse()
+        .map_err(|e| anyhow!("not a 20-byte hex address: {e}"))
 }
 
 fn hex_bytes(s: &str) -> Result<Vec<u8>> {
@@ -219,6 +285,20 @@ impl Chain {
         if self.dedup_window == 0 {
             bail!("invalid `chain.dedup_window`: must be at least 1");
         }
+        if let Some(l1) = &self.l1 {
+            field("chain.l1.inbox", parse_address(&l1.inbox))?;
+            let most = self.rollups.iter().map(|r| r.max_txs_per_block).min();
+            if l1.forced_per_block == 0 || Some(l1.forced_per_block) > most {
+                bail!("invalid `chain.l1.forced_per_block`: must be between 1 and every rollup's max_txs_per_block");
+            }
+            if l1.max_l1_lag == 0 {
+                bail!("invalid `chain.l1.max_l1_lag`: must be at least 1");
+            }
+            // A forced transaction must fit its rollup's share, or its queue could not advance.
+            if let Some(i) = self.rollups.iter().position(|r| r.max_tx_bytes > r.share_bytes) {
+                bail!("invalid `chain.rollups[{i}].max_tx_bytes`: above share_bytes, which forced inclusion needs it to fit");
+            }
+        }
         Ok((polynomial, validators))
     }
 }
@@ -279,6 +359,19 @@ impl NodeConfig {
         if self.consensus.fetch_timeout_ms == 0 {
             bail!("invalid `consensus.fetch_timeout_ms`: must be positive");
         }
+        match (&self.chain.l1, &self.l1) {
+            (Some(_), None) => bail!("missing `l1.rpc`: the chain follows an L1 inbox (`chain.l1`)"),
+            (None, Some(_)) => bail!("invalid `l1`: the chain has no L1 inbox (`chain.l1`)"),
+            (Some(_), Some(l1)) => {
+                if !(l1.rpc.starts_with("http://") || l1.rpc.starts_with("https://")) {
+                    bail!("invalid `l1.rpc`: must be an http:// or https:// URL");
+                }
+                if l1.poll_interval_ms == 0 || l1.request_timeout_ms == 0 {
+                    bail!("invalid `l1.poll_interval_ms`/`l1.request_timeout_ms`: must be positive");
+                }
+            }
+            (None, None) => {}
+        }
         Ok(Loaded {
             config: self,
             identity,
@@ -307,6 +400,12 @@ mod tests {
             seed: Some(7),
             genesis_time_ms: 0,
             block_interval_ms: 50,
+            l1: Some(crate::genesis::GenesisL1 {
+                rpc: "http://127.0.0.1:8545".into(),
+                inbox: "0x5FbDB2315678afecb367f032d93F642f64180aa3".into(),
+                start_block: 0,
+                confirmations: 2,
+            }),
         })
         .unwrap();
         let text = std::fs::read_to_string(dir.path().join("validator-0.toml")).unwrap();
@@ -372,6 +471,20 @@ mod tests {
             |c| c.consensus.fetch_timeout_ms = 0,
             "consensus.fetch_timeout_ms",
         );
+        error_after(
+            |c| c.chain.l1.as_mut().unwrap().inbox = "0x1234".into(),
+            "chain.l1.inbox",
+        );
+        error_after(
+            |c| c.chain.l1.as_mut().unwrap().forced_per_block = 0,
+            "chain.l1.forced_per_block",
+        );
+        error_after(|c| c.l1 = None, "l1.rpc");
+        error_after(
+            |c| c.l1.as_mut().unwrap().rpc = "localhost:8545".into(),
+            "l1.rpc",
+        );
+        error_after(|c| c.chain.l1 = None, "l1");
     }
 
     #[test]

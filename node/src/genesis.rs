@@ -1,6 +1,6 @@
 //! `keygen` and `genesis`: identities and a trusted-dealer threshold setup for a new network.
 
-use crate::config::{Chain, Consensus, Node, NodeConfig, Validator};
+use crate::config::{Chain, ChainL1, Consensus, Node, NodeConfig, NodeL1, Validator};
 use anyhow::{bail, Context as _, Result};
 use commonware_codec::Encode;
 use commonware_cryptography::{
@@ -61,6 +61,16 @@ pub struct GenesisOptions<'a> {
     pub seed: Option<u64>,
     pub genesis_time_ms: u64,
     pub block_interval_ms: u64,
+    /// The L1 inbox every validator follows, and the endpoint they read it from.
+    pub l1: Option<GenesisL1>,
+}
+
+/// `genesis --l1-*`: the inbox and how the generated validators reach L1.
+pub struct GenesisL1 {
+    pub rpc: String,
+    pub inbox: String,
+    pub start_block: u64,
+    pub confirmations: u64,
 }
 
 /// Writes `validator-<i>.toml` for each validator, `genesis.toml` (the shared chain section) and
@@ -101,6 +111,12 @@ pub fn genesis(opts: GenesisOptions<'_>) -> Result<String> {
         dedup_window: 64,
         clock_tolerance_ms: 500,
         block_interval_ms: opts.block_interval_ms,
+        l1: opts.l1.as_ref().map(|l1| ChainL1 {
+            inbox: l1.inbox.clone(),
+            start_block: l1.start_block,
+            forced_per_block: 16,
+            max_l1_lag: 32,
+        }),
     };
     std::fs::create_dir_all(opts.out)
         .with_context(|| format!("cannot create {}", opts.out.display()))?;
@@ -123,6 +139,13 @@ pub fn genesis(opts: GenesisOptions<'_>) -> Result<String> {
             },
             chain: chain.clone(),
             consensus: Consensus::default(),
+            l1: opts.l1.as_ref().map(|l1| NodeL1 {
+                rpc: l1.rpc.clone(),
+                confirmations: l1.confirmations,
+                poll_interval_ms: 250,
+                request_timeout_ms: 2_000,
+            }),
+            testing: Default::default(),
         };
         // Fail now rather than at start if anything we wrote would not load.
         let config = config.check()?.config;

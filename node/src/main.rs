@@ -54,6 +54,18 @@ enum Command {
         /// Deterministic keys from a seed (tests only: the dealer's randomness is the secret).
         #[arg(long)]
         seed: Option<u64>,
+        /// ForcedInclusionInbox address on L1: the network enforces forced inclusion.
+        #[arg(long, requires = "l1_rpc")]
+        l1_inbox: Option<String>,
+        /// L1 JSON-RPC endpoint the validators follow.
+        #[arg(long, requires = "l1_inbox")]
+        l1_rpc: Option<String>,
+        /// First L1 block to read (at or before the inbox's deployment).
+        #[arg(long, default_value_t = 0)]
+        l1_start_block: u64,
+        /// Confirmations before an L1 block is used.
+        #[arg(long, default_value_t = 2)]
+        l1_confirmations: u64,
     },
     /// Verify a receipt, rollup batch or certificate offline with only the group key.
     Verify {
@@ -93,6 +105,10 @@ fn run_cli(cli: Cli) -> Result<()> {
             rpc_base_port,
             block_interval_ms,
             seed,
+            l1_inbox,
+            l1_rpc,
+            l1_start_block,
+            l1_confirmations,
         } => {
             let group_key = genesis::genesis(genesis::GenesisOptions {
                 validators,
@@ -104,6 +120,12 @@ fn run_cli(cli: Cli) -> Result<()> {
                 seed,
                 genesis_time_ms: 0,
                 block_interval_ms,
+                l1: l1_inbox.zip(l1_rpc).map(|(inbox, rpc)| genesis::GenesisL1 {
+                    rpc,
+                    inbox,
+                    start_block: l1_start_block,
+                    confirmations: l1_confirmations,
+                }),
             })?;
             println!("wrote {validators} validator configs to {}", out.display());
             println!("group key: {group_key}");

@@ -13,7 +13,8 @@ use commonware_stream::{
     sake::{self, Sake},
 };
 use commonware_utils::{ordered::Map, NZUsize, TryFromIterator, NZU32};
-use ordo_engine::{channels, Engine, Handle, Rules, Status, Timing};
+use ordo_engine::{channels, Engine, ForcedRules, Handle, L1Config, Rules, Status, Timing};
+use ordo_l1::{FollowerConfig, L1State};
 use ordo_mempool::Mempool;
 use ordo_store::Store;
 use ordo_types::{consensus::Scheme, Block, L1Ref, NAMESPACE};
@@ -132,6 +133,25 @@ pub fn run(loaded: Loaded) -> Result<()> {
             backfill,
         );
 
+        // The L1 follower runs on the same tokio runtime; consensus only reads its view.
+        let l1 = match (&chain.l1, &config.l1) {
+            (Some(chain_l1), Some(node_l1)) => {
+                let state = L1State::new(chain.rollup_ids());
+                let follower = FollowerConfig {
+                    rpc_url: node_l1.rpc.clone(),
+                    inbox: crate::config::parse_address(&chain_l1.inbox).expect("checked"),
+                    confirmations: node_l1.confirmations,
+                    start_block: chain_l1.start_block,
+                    poll_interval: Duration::from_millis(node_l1.poll_interval_ms),
+                    request_timeout: Duration::from_millis(node_l1.request_timeout_ms),
+                    max_blocks_per_poll: 512,
+                };
+                tokio::spawn(ordo_l1::follow(follower, state.clone()));
+                Some(state)
+            }
+            _ => None,
+        };
+
         let c = &config.consensus;
         let engine = Engine::new(
             context.child("engine"),
@@ -148,6 +168,12 @@ pub fn run(loaded: Loaded) -> Result<()> {
                     dedup_window: chain.dedup_window,
                     clock_tolerance_ms: chain.clock_tolerance_ms,
                     block_interval_ms: chain.block_interval_ms,
+                    forced: chain.l1.as_ref().map_or_else(ForcedRules::default, |l1| {
+                        ForcedRules {
+                            per_block: l1.forced_per_block,
+                            max_l1_lag: l1.max_l1_lag,
+                        }
+                    }),
                 },
                 limits,
                 timing: Timing {
@@ -162,6 +188,10 @@ pub fn run(loaded: Loaded) -> Result<()> {
                     ..Timing::default()
                 },
                 handle: handle.clone(),
+                l1: l1.map(|state| L1Config {
+                    state,
+                    censor_forced: config.testing.censor_forced,
+                }),
             },
         )
         .await;

@@ -166,6 +166,7 @@ async fn start_network(
                     dedup_window: 32,
                     clock_tolerance_ms: 500,
                     block_interval_ms: 20,
+                    forced: Default::default(),
                 },
                 limits: limits(),
                 timing: Timing {
@@ -178,6 +179,7 @@ async fn start_network(
                     ..Timing::default()
                 },
                 handle: handle.clone(),
+                l1: None,
             },
         )
         .await;

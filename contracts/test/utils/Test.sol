@@ -27,6 +27,7 @@ interface Vm {
     function parseJsonBytes(string calldata json, string calldata key) external pure returns (bytes memory);
     function parseJsonString(string calldata json, string calldata key) external pure returns (string memory);
     function parseJsonUint(string calldata json, string calldata key) external pure returns (uint256);
+    function parseJsonBool(string calldata json, string calldata key) external pure returns (bool);
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256 value);
     function envOr(string calldata name, address defaultValue) external view returns (address value);
     function envOr(string calldata name, bytes calldata defaultValue) external view returns (bytes memory value);

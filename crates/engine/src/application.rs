@@ -1,6 +1,9 @@
 //! The consensus application: what a leader proposes and what every validator accepts.
 
-use crate::shared::Shared;
+use crate::{
+    forced::{ForcedRules, Plan},
+    shared::Shared,
+};
 use commonware_consensus::{marshal::ancestry::Ancestry, Application as ConsensusApplication};
 use commonware_cryptography::{Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
@@ -8,8 +11,9 @@ use commonware_utils::SystemTimeExt;
 use futures::StreamExt;
 use ordo_types::{
     consensus::{Context, Scheme},
-    Block, Header, RollupSpec, TxHash, BLOCK_TIMESTAMP_MAX_MS,
+    Batch, Block, ForcedCursor, Header, L1Ref, RollupSpec, TxHash, BLOCK_TIMESTAMP_MAX_MS,
 };
+use ordo_l1::L1State;
 use rand::Rng;
 use std::{
     collections::HashSet,
@@ -31,6 +35,8 @@ pub struct Rules {
     pub clock_tolerance_ms: u64,
     /// Minimum spacing of a block from its parent (pacing, not a validity rule).
     pub block_interval_ms: u64,
+    /// Forced-inclusion limits (used when the network follows an L1 inbox).
+    pub forced: ForcedRules,
 }
 
 /// Why a block is invalid (logged; consensus only sees `false`).
@@ -59,8 +65,33 @@ pub enum Invalid {
     Duplicate(String),
     #[error("timestamp {0} goes backwards or beyond year 2200")]
     Timestamp(u64),
-    #[error("L1 reference or forced cursors changed without the L1 follower")]
-    L1,
+    #[error("L1 reference or forced cursors changed on a network without an L1 inbox")]
+    L1Frozen,
+    #[error("L1 reference {got} is below the parent's {parent}")]
+    L1Backwards { got: u64, parent: u64 },
+    #[error("L1 block {0} has another hash on the confirmed L1 chain")]
+    UnknownL1(u64),
+    #[error("L1 reference {got} trails the confirmed L1 head {head} by more than {lag} blocks")]
+    L1Stale { got: u64, head: u64, lag: u64 },
+    #[error("forced cursors must name every registered rollup, in order")]
+    CursorShape,
+    #[error("rollup {rollup}: forced cursor {cursor} outside [{min}, {max}] (due entries left out or unknown ones consumed)")]
+    ForcedCursor {
+        rollup: u64,
+        cursor: u64,
+        min: u64,
+        max: u64,
+    },
+    #[error("rollup {0}: forced transactions differ from the consumed inbox entries")]
+    ForcedTxs(u64),
+}
+
+/// The L1 side of the application: the follower's view and the test-only censoring switch.
+#[derive(Clone)]
+pub struct L1Config {
+    pub state: L1State,
+    /// Test only: propose blocks that never consume forced entries (a censoring leader).
+    pub censor_forced: bool,
 }
 
 /// The [`ConsensusApplication`] Ordo runs under marshal's inline verification, so a
@@ -69,11 +100,12 @@ pub enum Invalid {
 pub struct Application {
     rules: Rules,
     shared: Arc<Shared>,
+    l1: Option<L1Config>,
 }
 
 impl Application {
-    pub(crate) fn new(rules: Rules, shared: Arc<Shared>) -> Self {
-        Self { rules, shared }
+    pub(crate) fn new(rules: Rules, shared: Arc<Shared>, l1: Option<L1Config>) -> Self {
+        Self { rules, shared, l1 }
     }
 
     /// Checks everything that does not need the clock or older ancestors.
@@ -98,13 +130,13 @@ impl Application {
         if h.timestamp_ms < parent.header.timestamp_ms || h.timestamp_ms > BLOCK_TIMESTAMP_MAX_MS {
             return Err(Invalid::Timestamp(h.timestamp_ms));
         }
-        // Until validators follow the L1 inbox, nothing may move the L1 reference, the cursors,
-        // or claim forced transactions.
-        if h.l1 != parent.header.l1
-            || h.forced != parent.header.forced
-            || block.batches.iter().any(|b| b.forced != 0)
+        // A network without an L1 inbox never moves the L1 reference or the cursors.
+        if self.l1.is_none()
+            && (h.l1 != parent.header.l1
+                || h.forced != parent.header.forced
+                || block.batches.iter().any(|b| b.forced != 0))
         {
-            return Err(Invalid::L1);
+            return Err(Invalid::L1Frozen);
         }
         let rollups = &self.rules.rollups;
         if block.batches.len() != rollups.len()
@@ -150,6 +182,141 @@ impl Application {
             return Err(Invalid::TooManyBytes(bytes));
         }
         Ok(())
+    }
+
+    /// The L1 reference and forced-inclusion rules. Waits (never fails) while the named L1 block is
+    /// not yet confirmed locally.
+    async fn check_l1(
+        &self,
+        block: &Block,
+        parent: &Block,
+        recent: &HashSet<TxHash>,
+    ) -> Result<(), Invalid> {
+        let Some(l1) = &self.l1 else {
+            return Ok(());
+        };
+        let (h, p) = (&block.header, &parent.header);
+        if h.l1.number < p.l1.number {
+            return Err(Invalid::L1Backwards {
+                got: h.l1.number,
+                parent: p.l1.number,
+            });
+        }
+        if h.l1 != p.l1 {
+            l1.state.wait_for(h.l1.number).await;
+            if l1.state.hash_at(h.l1.number) != Some(h.l1.hash) {
+                return Err(Invalid::UnknownL1(h.l1.number));
+            }
+        }
+        let lag = self.rules.forced.max_l1_lag;
+        if let Some(head) = l1.state.head() {
+            if head.number > h.l1.number.saturating_add(lag) {
+                return Err(Invalid::L1Stale {
+                    got: h.l1.number,
+                    head: head.number,
+                    lag,
+                });
+            }
+        }
+        let rollups = &self.rules.rollups;
+        if h.forced.len() != rollups.len()
+            || h.forced.iter().zip(rollups.iter()).any(|(c, r)| c.rollup != r.id)
+        {
+            return Err(Invalid::CursorShape);
+        }
+        let mut taken = HashSet::new();
+        for ((batch, spec), cursor) in block.batches.iter().zip(rollups.iter()).zip(&h.forced) {
+            let plan = self.plan(&l1.state, spec, p, h.l1.number, recent, &taken);
+            let (min, max) = (plan.min_cursor(), plan.max_cursor());
+            if cursor.next_index < min || cursor.next_index > max {
+                return Err(Invalid::ForcedCursor {
+                    rollup: spec.id,
+                    cursor: cursor.next_index,
+                    min,
+                    max,
+                });
+            }
+            let included = plan.included(cursor.next_index);
+            if batch.forced as usize != included.len() || batch.txs[..included.len()] != included
+            {
+                return Err(Invalid::ForcedTxs(spec.id));
+            }
+            taken.extend(included.iter().map(|t| ordo_types::tx_hash(t)));
+        }
+        Ok(())
+    }
+
+    fn plan(
+        &self,
+        state: &L1State,
+        spec: &RollupSpec,
+        parent: &Header,
+        at: u64,
+        recent: &HashSet<TxHash>,
+        taken: &HashSet<TxHash>,
+    ) -> Plan {
+        let from = parent.forced_cursor(spec.id);
+        state.with_queue(spec.id, |q| {
+            Plan::new(q, spec, from, at, &self.rules.forced, recent, taken)
+        })
+    }
+
+    /// The L1 reference a new block names: the newest confirmed block, never behind the parent's.
+    fn next_l1(&self, parent: &Header) -> L1Ref {
+        self.l1
+            .as_ref()
+            .and_then(|l1| l1.state.head())
+            .filter(|head| head.number > parent.l1.number)
+            .unwrap_or(parent.l1)
+    }
+
+    /// The forced part of a new block: its cursors and each rollup's leading forced
+    /// transactions. A leader consumes every known entry that fits (so users wait for L1
+    /// confirmations, not for deadlines) unless it is the test-only censor.
+    fn propose_forced(
+        &self,
+        parent: &Header,
+        at: u64,
+        recent: &HashSet<TxHash>,
+    ) -> (Vec<ForcedCursor>, Vec<Batch>) {
+        let Some(l1) = &self.l1 else {
+            return (parent.forced.clone(), Vec::new());
+        };
+        let mut taken = HashSet::new();
+        let mut cursors = Vec::with_capacity(self.rules.rollups.len());
+        let mut batches = Vec::new();
+        for spec in self.rules.rollups.iter() {
+            let plan = self.plan(&l1.state, spec, parent, at, recent, &taken);
+            let next_index = if l1.censor_forced {
+                parent.forced_cursor(spec.id)
+            } else {
+                plan.max_cursor()
+            };
+            cursors.push(ForcedCursor {
+                rollup: spec.id,
+                next_index,
+            });
+            let txs = plan.included(next_index);
+            if !txs.is_empty() {
+                taken.extend(txs.iter().map(|t| ordo_types::tx_hash(t)));
+                batches.push(Batch {
+                    rollup: spec.id,
+                    forced: txs.len() as u32,
+                    txs,
+                });
+            }
+        }
+        (cursors, batches)
+    }
+
+    /// Whether `rollup`'s queue holds entries a block at `at` could consume after `parent`.
+    fn has_forced_work(&self, parent: &Header, at: u64) -> bool {
+        self.l1.as_ref().is_some_and(|l1| {
+            self.rules.rollups.iter().any(|r| {
+                l1.state
+                    .with_queue(r.id, |q| q.known_at(at) > parent.forced_cursor(r.id))
+            })
+        })
     }
 
     /// Transaction hashes of up to `depth` blocks of `ancestry`, stopping early at `floor`.
@@ -205,19 +372,31 @@ where
         let timestamp_ms = now.max(earliest).min(BLOCK_TIMESTAMP_MAX_MS);
 
         // Transactions already in not-yet-finalized ancestors must not be proposed again.
-        // Finalized ones have left the mempool, so the walk stops at the indexed height.
-        let mut in_flight = Self::recent_txs(
-            ancestry,
-            self.rules.dedup_window.saturating_sub(1),
-            self.shared.indexed_height(),
-        )
-        .await;
-        if parent.height() > self.shared.indexed_height().unwrap_or(0) {
+        // Finalized ones have left the mempool, so the walk stops at the indexed height, unless
+        // inbox entries are to be consumed: whether one repeats a recent transaction is decided
+        // over the whole dedup window, exactly as `verify` does.
+        let l1 = self.next_l1(&parent.header);
+        let whole_window = self.has_forced_work(&parent.header, l1.number);
+        let floor = if whole_window {
+            None
+        } else {
+            self.shared.indexed_height()
+        };
+        let mut in_flight =
+            Self::recent_txs(ancestry, self.rules.dedup_window.saturating_sub(1), floor).await;
+        if whole_window || parent.height() > self.shared.indexed_height().unwrap_or(0) {
             for hashes in parent.tx_hashes() {
                 in_flight.extend(hashes.iter().copied());
             }
         }
-        let batches = self.shared.mempool.select(&|h| in_flight.contains(h));
+        let (forced, forced_batches) = self.propose_forced(&parent.header, l1.number, &in_flight);
+        for batch in &forced_batches {
+            in_flight.extend(batch.tx_hashes());
+        }
+        let batches = self
+            .shared
+            .mempool
+            .select_after(forced_batches, &|h| in_flight.contains(h));
 
         let header = Header {
             epoch: context.round.epoch().get(),
@@ -227,8 +406,8 @@ where
             parent: parent.digest(),
             height: parent.header.height + 1,
             timestamp_ms,
-            l1: parent.header.l1,
-            forced: parent.header.forced.clone(),
+            l1,
+            forced,
             batches_root: [0; 32],
         };
         let block = Arc::new(Block::new(header, batches));
@@ -266,6 +445,10 @@ where
             .find(|h| recent.contains(*h))
         {
             warn!(height = block.height(), reason = %Invalid::Duplicate(hex::encode(dup)), "rejecting block");
+            return false;
+        }
+        if let Err(reason) = self.check_l1(&block, parent, &recent).await {
+            warn!(height = block.height(), %reason, "rejecting block");
             return false;
         }
 

@@ -2,7 +2,7 @@
 //! inline verification, buffered broadcast for dissemination and a p2p resolver for backfill.
 
 use crate::{
-    application::{Application, Rules},
+    application::{Application, L1Config, Rules},
     handle::Handle,
     indexer::{self, FinalizationSource},
     relay,
@@ -119,6 +119,8 @@ pub struct Config<B, P> {
     pub limits: BlockLimits,
     pub timing: Timing,
     pub handle: Handle,
+    /// The L1 follower's view; `None` for a network without an L1 inbox.
+    pub l1: Option<L1Config>,
 }
 
 type Marshaled<E> = Inline<E, Scheme, Application, Block, FixedEpocher>;
@@ -275,7 +277,7 @@ where
             .indexed_height()
             .expect("failed to read the index");
         let shared = Arc::new(Shared::new(cfg.handle, indexed));
-        let application = Application::new(cfg.rules, shared.clone());
+        let application = Application::new(cfg.rules, shared.clone(), cfg.l1);
         let marshaled = Marshaled::new(
             context.child("marshaled"),
             application,

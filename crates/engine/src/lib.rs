@@ -2,7 +2,7 @@
 //!
 //! [`Application`] decides what a leader proposes (fair per-rollup lanes from the mempool) and
 //! what every validator accepts (limits, well-formed transactions, no duplicates in the recent
-//! window, monotone time). [`Engine`] runs it under commonware simplex with threshold BLS
+//! window, monotone time, the L1 reference and the forced-inclusion rule of [`forced`]). [`Engine`] runs it under commonware simplex with threshold BLS
 //! certificates, marshal (inline verification, so a notarization is a sound preconfirmation),
 //! buffered broadcast and backfill. Finalized blocks are indexed before marshal is told they are
 //! processed; notarized ones become preconfirmations. Pending transactions are relayed between
@@ -10,13 +10,15 @@
 
 mod application;
 mod engine;
+pub mod forced;
 mod handle;
 mod indexer;
 mod relay;
 mod reporter;
 mod shared;
 
-pub use application::{Application, Invalid, Rules};
+pub use application::{Application, Invalid, L1Config, Rules};
+pub use forced::ForcedRules;
 pub use engine::{channels, Config, Engine, Timing, EPOCH};
 pub use handle::{Certified, Event, Handle, Position, Preconfirmations, Status};
 pub use reporter::CertificateReporter;

@@ -152,8 +152,23 @@ impl State {
     }
 
     /// Fills one block; see [`crate::Mempool::select`] for the rule.
-    pub fn select(&self, max_block_bytes: usize, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
-        let mut fills: Vec<Fill<'_>> = self.lanes.values().map(Fill::new).collect();
+    pub fn select(
+        &self,
+        max_block_bytes: usize,
+        mut forced: Vec<Batch>,
+        exclude: &dyn Fn(&TxHash) -> bool,
+    ) -> Vec<Batch> {
+        let mut fills: Vec<Fill<'_>> = self
+            .lanes
+            .values()
+            .map(|lane| {
+                let first = forced
+                    .iter()
+                    .position(|b| b.rollup == lane.spec.id)
+                    .map(|i| forced.swap_remove(i));
+                Fill::new(lane, first)
+            })
+            .collect();
         let mut budget = max_block_bytes;
 
         // Phase 1: each lane takes its oldest transactions up to its reserved share. A lane stops
@@ -167,7 +182,7 @@ impl State {
                 }
                 fill.take();
             }
-            budget -= fill.bytes;
+            budget = budget.saturating_sub(fill.bytes);
         }
 
         // Phase 2: the unused budget goes round-robin, one transaction per lane per turn, so the
@@ -189,7 +204,11 @@ impl State {
 
         fills
             .into_iter()
-            .map(|fill| Batch::new(fill.lane.spec.id, fill.txs))
+            .map(|fill| Batch {
+                rollup: fill.lane.spec.id,
+                forced: fill.forced,
+                txs: fill.txs,
+            })
             .collect()
     }
 }
@@ -202,16 +221,20 @@ struct Fill<'a> {
     next: Option<&'a Pending>,
     txs: Vec<Bytes>,
     bytes: usize,
+    /// Forced transactions the block starts with (they count against the lane's limits).
+    forced: u32,
 }
 
 impl<'a> Fill<'a> {
-    fn new(lane: &'a Lane) -> Self {
+    fn new(lane: &'a Lane, forced: Option<Batch>) -> Self {
+        let (forced, txs) = forced.map_or((0, Vec::new()), |b| (b.forced, b.txs));
         Self {
             lane,
             queue: lane.txs.values(),
             next: None,
-            txs: Vec::new(),
-            bytes: 0,
+            bytes: txs.iter().map(|t| t.len()).sum(),
+            txs,
+            forced,
         }
     }
 

@@ -288,7 +288,13 @@ impl Mempool {
     /// transaction at a time, to rollups that still have transactions. Transactions for which
     /// `exclude` is true (already in a not-yet-finalized ancestor) are skipped. Removes nothing.
     pub fn select(&self, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
-        self.state().select(self.inner.max_block_bytes, exclude)
+        self.select_after(Vec::new(), exclude)
+    }
+
+    /// [`Mempool::select`] for a block whose batches start with `forced` (the L1 inbox entries
+    /// the block consumes): they count against each rollup's share and limits first.
+    pub fn select_after(&self, forced: Vec<Batch>, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
+        self.state().select(self.inner.max_block_bytes, forced, exclude)
     }
 
     /// Removes transactions a finalized block included (their journal entries are deleted in the

@@ -120,6 +120,26 @@ fn unused_share_goes_to_the_rollups_that_have_transactions() {
 }
 
 #[test]
+fn forced_transactions_come_first_and_count_against_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    submit_all(&pool, 1, (0..1_000).map(|i| tx("pool", i)));
+    let forced = vec![Batch {
+        rollup: 1,
+        forced: 2,
+        txs: vec![tx("forced", 0), tx("forced", 1)],
+    }];
+    let batches = pool.select_after(forced, &|_| false);
+    let batch = batch_of(&batches, 1);
+    assert_eq!(batch.forced, 2);
+    assert_eq!(&batch.txs[..2], [tx("forced", 0), tx("forced", 1)]);
+    assert_eq!(batch.txs[2], tx("pool", 0));
+    // the block budget includes the forced bytes
+    assert_eq!(batches.iter().map(Batch::tx_bytes).sum::<usize>(), 30_000);
+    assert_eq!(batch_of(&batches, 2).forced, 0);
+}
+
+#[test]
 fn selection_honours_per_block_tx_caps_and_exclusions() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config();
