@@ -20,13 +20,17 @@ include mk/contracts.mk
 
 all: build
 
-## deps: system packages the build needs (clang + libclang for rocksdb's bindgen).
+## deps: system packages the build needs (clang + libclang for rocksdb's bindgen, jq).
 deps:
 	@if ! command -v clang >/dev/null || ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then \
 		echo "installing clang and libclang-dev (rocksdb bindgen)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq clang libclang-dev >/dev/null; \
 	fi
+	@command -v jq >/dev/null || { \
+		echo "installing jq (contract artifact checks)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq jq >/dev/null; }
 	@command -v $(CARGO) >/dev/null || { echo "cargo is required (rustup; the toolchain is pinned in rust-toolchain.toml)" >&2; exit 1; }
 
 ## build: the workspace and the ordo-node binary.

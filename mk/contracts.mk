@@ -3,7 +3,9 @@
 #
 #   contracts-install   npm ci in contracts/ (skipped while node_modules matches the lock file)
 #   contracts-build     forge build -> contracts/out/<File>.sol/<Contract>.json (abi + bytecode, for alloy)
-#   contracts-test      forge tests, then the committed gas snapshot check (contracts/.gas-snapshot)
+#   contracts-test      forge tests, the committed gas snapshot check (contracts/.gas-snapshot), and
+#                       the check that crates/l1/artifacts (alloy's input) matches forge's output
+#   contracts-artifacts refresh crates/l1/artifacts from forge's output
 #   contracts-snapshot  rewrite contracts/.gas-snapshot
 #   contracts-fixture   regenerate contracts/test/fixtures/finalization.json from Ordo's own crypto
 
@@ -21,15 +23,26 @@ $(CONTRACTS_STAMP): $(CONTRACTS_DIR)/package.json $(CONTRACTS_DIR)/package-lock.
 	cd $(CONTRACTS_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-.PHONY: contracts-install contracts-build contracts-test contracts-snapshot contracts-fixture
+# What the alloy bindings (crates/l1) are generated from: the ABI and creation bytecode.
+L1_ARTIFACTS    := crates/l1/artifacts
+ARTIFACT_FILTER := '{abi, bytecode: {object: .bytecode.object}}'
+
+.PHONY: contracts-install contracts-build contracts-test contracts-snapshot contracts-fixture contracts-artifacts
 contracts-install: $(CONTRACTS_STAMP)
 
 contracts-build: contracts-install
 	$(FORGE) build
 
-contracts-test: contracts-install
+contracts-test: deps contracts-install
 	$(FORGE) test
 	$(FORGE) snapshot --check $(SNAPSHOT_FILTER)
+	@jq $(ARTIFACT_FILTER) $(CONTRACTS_DIR)/out/ForcedInclusionInbox.sol/ForcedInclusionInbox.json \
+		| diff -q - $(L1_ARTIFACTS)/ForcedInclusionInbox.json >/dev/null \
+		|| { echo "$(L1_ARTIFACTS) is stale: run make contracts-artifacts" >&2; exit 1; }
+
+contracts-artifacts: contracts-build
+	jq $(ARTIFACT_FILTER) $(CONTRACTS_DIR)/out/ForcedInclusionInbox.sol/ForcedInclusionInbox.json \
+		> $(L1_ARTIFACTS)/ForcedInclusionInbox.json
 
 contracts-snapshot: contracts-install
 	$(FORGE) snapshot $(SNAPSHOT_FILTER)

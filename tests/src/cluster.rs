@@ -28,7 +28,7 @@ pub fn node_binary() -> PathBuf {
 }
 
 /// A base port with `count` consecutive free ports on loopback.
-fn free_port_range(count: u16) -> u16 {
+pub fn free_port_range(count: u16) -> u16 {
     let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
     let mut candidate = 20_000 + (seed % 30_000) as u16;
     loop {
@@ -50,9 +50,23 @@ pub struct Cluster {
     binary: PathBuf,
 }
 
+/// Changes one validator's configuration (validator index, its TOML) before it first starts.
+pub type Configure = Box<dyn Fn(usize, &mut toml::Table)>;
+
 impl Cluster {
     /// Creates the network (genesis) and starts every validator.
     pub fn start(validators: usize, rollups: &str, block_interval_ms: u64) -> Result<Self> {
+        Self::start_with(validators, rollups, block_interval_ms, &[], Box::new(|_, _| {}))
+    }
+
+    /// [`Cluster::start`] with extra `genesis` arguments and a per-validator config change.
+    pub fn start_with(
+        validators: usize,
+        rollups: &str,
+        block_interval_ms: u64,
+        genesis_args: &[String],
+        configure: Configure,
+    ) -> Result<Self> {
         let binary = node_binary();
         if !binary.exists() {
             bail!(
@@ -75,6 +89,7 @@ impl Cluster {
             .args(["--p2p-base-port", &base.to_string()])
             .args(["--rpc-base-port", &(base + validators as u16).to_string()])
             .args(["--block-interval-ms", &block_interval_ms.to_string()])
+            .args(genesis_args)
             .stdout(Stdio::null())
             .status()?;
         if !status.success() {
@@ -86,6 +101,11 @@ impl Cluster {
         let configs: Vec<PathBuf> = (0..validators)
             .map(|i| dir.path().join(format!("validator-{i}.toml")))
             .collect();
+        for (i, path) in configs.iter().enumerate() {
+            let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(path)?)?;
+            configure(i, &mut config);
+            std::fs::write(path, toml::to_string(&config)?)?;
+        }
         let genesis: toml::Value =
             toml::from_str(&std::fs::read_to_string(dir.path().join("genesis.toml"))?)?;
         let validator_list = genesis["validators"].as_array().context("validators")?;

@@ -1,5 +1,7 @@
-//! Test harnesses: a cluster of real `ordo-node` processes on loopback, transaction generators,
+//! Test harnesses: a cluster of real `ordo-node` processes on loopback, an anvil L1 with the
+//! inbox deployed, transaction generators,
 //! and helpers shared by the cluster tests and the benchmark.
 
 pub mod cluster;
+pub mod l1;
 pub mod txgen;
