@@ -55,10 +55,12 @@ test-cluster: build
 bench: build
 	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS)
 
-## devnet: a local network of $(VALIDATORS) validators with $(ROLLUPS); Ctrl-C stops it.
-devnet: build
+## devnet: anvil as L1 with the inbox deployed, and $(VALIDATORS) validators with $(ROLLUPS)
+## following it; Ctrl-C stops it.
+devnet: build contracts-build
 	$(ORDO_NODE) --version >/dev/null
-	DEVNET_DIR=$(DEVNET_DIR) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) ORDO_NODE=$(ORDO_NODE) devnet/run.sh
+	DEVNET_DIR=$(DEVNET_DIR) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) ORDO_NODE=$(ORDO_NODE) \
+		CONTRACTS_DIR=$(CURDIR)/$(CONTRACTS_DIR) devnet/run.sh
 
 ## devnet-clean: wipe the devnet's data.
 devnet-clean:

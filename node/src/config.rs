@@ -295,7 +295,11 @@ impl Chain {
                 bail!("invalid `chain.l1.max_l1_lag`: must be at least 1");
             }
             // A forced transaction must fit its rollup's share, or its queue could not advance.
-            if let Some(i) = self.rollups.iter().position(|r| r.max_tx_bytes > r.share_bytes) {
+            if let Some(i) = self
+                .rollups
+                .iter()
+                .position(|r| r.max_tx_bytes > r.share_bytes)
+            {
                 bail!("invalid `chain.rollups[{i}].max_tx_bytes`: above share_bytes, which forced inclusion needs it to fit");
             }
         }
@@ -360,14 +364,18 @@ impl NodeConfig {
             bail!("invalid `consensus.fetch_timeout_ms`: must be positive");
         }
         match (&self.chain.l1, &self.l1) {
-            (Some(_), None) => bail!("missing `l1.rpc`: the chain follows an L1 inbox (`chain.l1`)"),
+            (Some(_), None) => {
+                bail!("missing `l1.rpc`: the chain follows an L1 inbox (`chain.l1`)")
+            }
             (None, Some(_)) => bail!("invalid `l1`: the chain has no L1 inbox (`chain.l1`)"),
             (Some(_), Some(l1)) => {
                 if !(l1.rpc.starts_with("http://") || l1.rpc.starts_with("https://")) {
                     bail!("invalid `l1.rpc`: must be an http:// or https:// URL");
                 }
                 if l1.poll_interval_ms == 0 || l1.request_timeout_ms == 0 {
-                    bail!("invalid `l1.poll_interval_ms`/`l1.request_timeout_ms`: must be positive");
+                    bail!(
+                        "invalid `l1.poll_interval_ms`/`l1.request_timeout_ms`: must be positive"
+                    );
                 }
             }
             (None, None) => {}

@@ -168,12 +168,13 @@ pub fn run(loaded: Loaded) -> Result<()> {
                     dedup_window: chain.dedup_window,
                     clock_tolerance_ms: chain.clock_tolerance_ms,
                     block_interval_ms: chain.block_interval_ms,
-                    forced: chain.l1.as_ref().map_or_else(ForcedRules::default, |l1| {
-                        ForcedRules {
+                    forced: chain
+                        .l1
+                        .as_ref()
+                        .map_or_else(ForcedRules::default, |l1| ForcedRules {
                             per_block: l1.forced_per_block,
                             max_l1_lag: l1.max_l1_lag,
-                        }
-                    }),
+                        }),
                 },
                 limits,
                 timing: Timing {

@@ -56,7 +56,13 @@ pub type Configure = Box<dyn Fn(usize, &mut toml::Table)>;
 impl Cluster {
     /// Creates the network (genesis) and starts every validator.
     pub fn start(validators: usize, rollups: &str, block_interval_ms: u64) -> Result<Self> {
-        Self::start_with(validators, rollups, block_interval_ms, &[], Box::new(|_, _| {}))
+        Self::start_with(
+            validators,
+            rollups,
+            block_interval_ms,
+            &[],
+            Box::new(|_, _| {}),
+        )
     }
 
     /// [`Cluster::start`] with extra `genesis` arguments and a per-validator config change.

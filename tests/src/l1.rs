@@ -72,7 +72,10 @@ impl Anvil {
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.block_number().await.is_err() {
             if Instant::now() > deadline {
-                bail!("anvil did not answer within 30 s (see {}/anvil.log)", self.dir.display());
+                bail!(
+                    "anvil did not answer within 30 s (see {}/anvil.log)",
+                    self.dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -59,7 +59,12 @@ async fn block(cluster: &Cluster, via: usize, height: u64) -> Value {
 
 /// Checks the receipt of a forced transaction: marked forced, verifies offline, and no block
 /// before it named an L1 block at or past the entry's deadline. Returns its L1 reference.
-async fn assert_forced_on_time(cluster: &Cluster, receipt: &Value, queued: &Queued, what: &str) -> u64 {
+async fn assert_forced_on_time(
+    cluster: &Cluster,
+    receipt: &Value,
+    queued: &Queued,
+    what: &str,
+) -> u64 {
     let r = &receipt["receipt"];
     assert_eq!(r["forced"], true, "{what}: receipt not marked forced: {r}");
     let height = r["height"].as_u64().unwrap();
@@ -89,9 +94,14 @@ fn log_of(cluster: &Cluster, i: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forced_inclusion_against_anvil() {
-    let l1_dir = tempfile::Builder::new().prefix("ordo-l1").tempdir().unwrap();
+    let l1_dir = tempfile::Builder::new()
+        .prefix("ordo-l1")
+        .tempdir()
+        .unwrap();
     let mut anvil = Anvil::start(l1_dir.path()).await.expect("anvil");
-    let inbox = Inbox::deploy(&anvil, INCLUSION_DELAY).await.expect("deploy");
+    let inbox = Inbox::deploy(&anvil, INCLUSION_DELAY)
+        .await
+        .expect("deploy");
     let mut proxy = Proxy::start(anvil.addr()).await.unwrap();
     let proxy_url = proxy.url();
     let genesis_args = vec![
@@ -127,7 +137,10 @@ async fn forced_inclusion_against_anvil() {
         }),
     )
     .expect("cluster");
-    cluster.wait_finalized(2, Duration::from_secs(60)).await.unwrap();
+    cluster
+        .wait_finalized(2, Duration::from_secs(60))
+        .await
+        .unwrap();
     let txs = txgen::evm_transfers(ROLLUP, 5, 5, 0xf0);
 
     // 1. Only on L1: it lands by its deadline, marked forced, and verifies.
@@ -152,18 +165,28 @@ async fn forced_inclusion_against_anvil() {
         .unwrap();
     assert_eq!(cursor, queued.index + 1, "cursor moved past both entries");
     let r = cluster.receipts(1, &[hash_of(&garbage)]).await.unwrap();
-    assert!(r[0]["receipt"].is_null(), "malformed entry was included: {}", r[0]);
+    assert!(
+        r[0]["receipt"].is_null(),
+        "malformed entry was included: {}",
+        r[0]
+    );
 
     // 3. The censor leads: wait for its term, then queue an entry.
     let started = Instant::now();
     while cluster.leader(1).await.ok() != Some(CENSOR) {
-        assert!(started.elapsed() < Duration::from_secs(90), "validator {CENSOR} never led");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "validator {CENSOR} never led"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let submitted = Instant::now();
     let queued = inbox.submit(ROLLUP, &txs[2]).await.unwrap();
     let receipt = wait_receipt(&cluster, 1, &hash_of(&txs[2]), Duration::from_secs(60)).await;
-    println!("censored entry landed {:?} after submission", submitted.elapsed());
+    println!(
+        "censored entry landed {:?} after submission",
+        submitted.elapsed()
+    );
     assert_forced_on_time(&cluster, &receipt, &queued, "censored tx").await;
     let leader = receipt["receipt"]["header"]["leader"].as_str().unwrap();
     assert_ne!(
@@ -175,7 +198,10 @@ async fn forced_inclusion_against_anvil() {
         .filter(|&i| i != CENSOR)
         .map(|i| log_of(&cluster, i).matches("forced cursor").count())
         .sum();
-    assert!(refusals > 0, "no honest validator refused the censor's blocks");
+    assert!(
+        refusals > 0,
+        "no honest validator refused the censor's blocks"
+    );
     println!("honest validators refused {refusals} censoring proposals");
 
     // 4. Validator 3 loses its L1 endpoint: it waits instead of voting against valid blocks.
@@ -187,8 +213,15 @@ async fn forced_inclusion_against_anvil() {
     let height = receipt["receipt"]["height"].as_u64().unwrap();
     for i in [0, 1, 2] {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while cluster.status(i).await.unwrap()["finalizedHeight"].as_u64().unwrap() < height + 5 {
-            assert!(Instant::now() < deadline, "chain stopped with one L1 endpoint down");
+        while cluster.status(i).await.unwrap()["finalizedHeight"]
+            .as_u64()
+            .unwrap()
+            < height + 5
+        {
+            assert!(
+                Instant::now() < deadline,
+                "chain stopped with one L1 endpoint down"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -206,7 +239,10 @@ async fn forced_inclusion_against_anvil() {
     assert_forced_on_time(&cluster, &receipt, &queued, "after an anvil restart").await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !log_of(&cluster, CUT_OFF).contains("L1 endpoint reachable again") {
-        assert!(Instant::now() < deadline, "validator {CUT_OFF} did not reconnect to L1");
+        assert!(
+            Instant::now() < deadline,
+            "validator {CUT_OFF} did not reconnect to L1"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let status = cluster.status(CUT_OFF).await.unwrap();

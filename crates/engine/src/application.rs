@@ -9,11 +9,11 @@ use commonware_cryptography::{Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use commonware_utils::SystemTimeExt;
 use futures::StreamExt;
+use ordo_l1::L1State;
 use ordo_types::{
     consensus::{Context, Scheme},
     Batch, Block, ForcedCursor, Header, L1Ref, RollupSpec, TxHash, BLOCK_TIMESTAMP_MAX_MS,
 };
-use ordo_l1::L1State;
 use rand::Rng;
 use std::{
     collections::HashSet,
@@ -220,7 +220,10 @@ impl Application {
         }
         let rollups = &self.rules.rollups;
         if h.forced.len() != rollups.len()
-            || h.forced.iter().zip(rollups.iter()).any(|(c, r)| c.rollup != r.id)
+            || h.forced
+                .iter()
+                .zip(rollups.iter())
+                .any(|(c, r)| c.rollup != r.id)
         {
             return Err(Invalid::CursorShape);
         }
@@ -237,8 +240,7 @@ impl Application {
                 });
             }
             let included = plan.included(cursor.next_index);
-            if batch.forced as usize != included.len() || batch.txs[..included.len()] != included
-            {
+            if batch.forced as usize != included.len() || batch.txs[..included.len()] != included {
                 return Err(Invalid::ForcedTxs(spec.id));
             }
             taken.extend(included.iter().map(|t| ordo_types::tx_hash(t)));

@@ -143,13 +143,24 @@ mod tests {
     }
 
     fn plan(q: &ForcedQueue, from: u64, at: u64, rules: ForcedRules) -> Plan {
-        Plan::new(q, &spec(), from, at, &rules, &HashSet::new(), &HashSet::new())
+        Plan::new(
+            q,
+            &spec(),
+            from,
+            at,
+            &rules,
+            &HashSet::new(),
+            &HashSet::new(),
+        )
     }
 
     /// The vectors `contracts/test/fixtures/deadline.json` also feeds to the contract's `isDue`.
     #[test]
     fn deadline_boundary_vectors_match_the_contract() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../contracts/test/fixtures/deadline.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../contracts/test/fixtures/deadline.json"
+        );
         let text = std::fs::read_to_string(path).unwrap();
         let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
         let submitted = fixture["submittedAt"].as_u64().unwrap();
@@ -183,7 +194,10 @@ mod tests {
         assert_eq!((p.min_cursor(), p.max_cursor()), (2, 2));
         let p = plan(&q, 2, 35, rules);
         assert_eq!((p.min_cursor(), p.max_cursor()), (3, 4));
-        assert_eq!(p.included(4), [Bytes::from_static(b"c"), Bytes::from_static(b"d")]);
+        assert_eq!(
+            p.included(4),
+            [Bytes::from_static(b"c"), Bytes::from_static(b"d")]
+        );
     }
 
     #[test]
@@ -196,7 +210,15 @@ mod tests {
 
         // a transaction already in the recent window is skipped too
         let recent = HashSet::from([tx_hash(b"a")]);
-        let p = Plan::new(&q, &spec(), 0, 40, &ForcedRules::default(), &recent, &HashSet::new());
+        let p = Plan::new(
+            &q,
+            &spec(),
+            0,
+            40,
+            &ForcedRules::default(),
+            &recent,
+            &HashSet::new(),
+        );
         assert!(p.included(3).is_empty());
     }
 

@@ -18,7 +18,7 @@ mod reporter;
 mod shared;
 
 pub use application::{Application, Invalid, L1Config, Rules};
-pub use forced::ForcedRules;
 pub use engine::{channels, Config, Engine, Timing, EPOCH};
+pub use forced::ForcedRules;
 pub use handle::{Certified, Event, Handle, Position, Preconfirmations, Status};
 pub use reporter::CertificateReporter;

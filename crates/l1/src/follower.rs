@@ -82,7 +82,11 @@ pub async fn follow(config: FollowerConfig, state: L1State) {
                 // Our block `number - 1` is not the parent of the endpoint's `number`: drop it and
                 // read again from there.
                 let to = number.saturating_sub(2);
-                warn!(number, rewind_to = to, "L1 re-org deeper than the confirmation depth");
+                warn!(
+                    number,
+                    rewind_to = to,
+                    "L1 re-org deeper than the confirmation depth"
+                );
                 if number <= config.start_block + 1 {
                     state.rewind_all();
                 } else {
@@ -129,7 +133,9 @@ async fn poll(
     while next <= last {
         let block = call(
             config.request_timeout,
-            provider.get_block_by_number(BlockNumberOrTag::Number(next)).into_future(),
+            provider
+                .get_block_by_number(BlockNumberOrTag::Number(next))
+                .into_future(),
         )
         .await?
         .ok_or(PollError::MissingBlock(next))?;
@@ -159,7 +165,11 @@ async fn poll(
             });
         }
         if !queued.is_empty() {
-            info!(block = next, entries = queued.len(), "forced-inclusion entries queued on L1");
+            info!(
+                block = next,
+                entries = queued.len(),
+                "forced-inclusion entries queued on L1"
+            );
         }
         state.append(next, hash.0, block.header.parent_hash.0, queued)?;
         next += 1;

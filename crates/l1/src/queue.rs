@@ -148,7 +148,12 @@ impl ForcedQueue {
 mod tests {
     use super::*;
 
-    fn entry(queue: &ForcedQueue, l1_block: u64, delay: u64, tx: &'static [u8]) -> (ForcedEntry, B256) {
+    fn entry(
+        queue: &ForcedQueue,
+        l1_block: u64,
+        delay: u64,
+        tx: &'static [u8],
+    ) -> (ForcedEntry, B256) {
         let prev = queue.entries.last().map_or([0; 32], |e| e.accumulator);
         let index = queue.len();
         let accumulator = accumulate(&prev, 901, index, l1_block, &keccak256(tx).0);
@@ -178,7 +183,10 @@ mod tests {
             words.extend_from_slice(&w);
         }
         words.extend_from_slice(&tx_hash);
-        assert_eq!(accumulate(&[0; 32], 901, 0, 7, &tx_hash), keccak256(&words).0);
+        assert_eq!(
+            accumulate(&[0; 32], 901, 0, 7, &tx_hash),
+            keccak256(&words).0
+        );
     }
 
     #[test]
@@ -188,17 +196,26 @@ mod tests {
         q.push(e0.clone(), p0).unwrap();
 
         // replaying index 0 again, skipping an index, or a wrong previous accumulator all fail
-        assert!(matches!(q.push(e0.clone(), p0), Err(QueueError::Index { .. })));
+        assert!(matches!(
+            q.push(e0.clone(), p0),
+            Err(QueueError::Index { .. })
+        ));
         let (mut e1, p1) = entry(&q, 11, 5, b"b");
         assert_eq!(
             q.push(e1.clone(), B256::ZERO),
-            Err(QueueError::PrevAccumulator { rollup: 901, index: 1 })
+            Err(QueueError::PrevAccumulator {
+                rollup: 901,
+                index: 1
+            })
         );
         // the same accumulator with other bytes is refused
         e1.tx = Bytes::from_static(b"c");
         assert_eq!(
             q.push(e1.clone(), p1),
-            Err(QueueError::Accumulator { rollup: 901, index: 1 })
+            Err(QueueError::Accumulator {
+                rollup: 901,
+                index: 1
+            })
         );
         e1.tx = Bytes::from_static(b"b");
         q.push(e1, p1).unwrap();

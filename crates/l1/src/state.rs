@@ -128,10 +128,10 @@ impl L1State {
         for queue in inner.queues.values_mut() {
             queue.truncate_after(number);
         }
-        let head = inner
-            .blocks
-            .last_key_value()
-            .map(|(n, h)| L1Ref { number: *n, hash: *h });
+        let head = inner.blocks.last_key_value().map(|(n, h)| L1Ref {
+            number: *n,
+            hash: *h,
+        });
         drop(inner);
         self.head.send_replace(head);
     }
@@ -166,7 +166,12 @@ mod tests {
 
     fn log(state: &L1State, rollup: RollupId, l1_block: u64, tx: &'static [u8]) -> QueuedLog {
         let (index, prev) = state.with_queue(rollup, |q| {
-            (q.len(), q.range(0, q.len()).last().map_or([0; 32], |e| e.accumulator))
+            (
+                q.len(),
+                q.range(0, q.len())
+                    .last()
+                    .map_or([0; 32], |e| e.accumulator),
+            )
         });
         QueuedLog {
             entry: ForcedEntry {
@@ -187,13 +192,27 @@ mod tests {
         state.append(1, [1; 32], [0; 32], vec![]).unwrap();
         assert_eq!(
             state.append(3, [3; 32], [1; 32], vec![]),
-            Err(AppendError::NotNext { got: 3, head: Some(1) })
+            Err(AppendError::NotNext {
+                got: 3,
+                head: Some(1)
+            })
         );
-        assert_eq!(state.append(2, [2; 32], [9; 32], vec![]), Err(AppendError::Reorg(2)));
+        assert_eq!(
+            state.append(2, [2; 32], [9; 32], vec![]),
+            Err(AppendError::Reorg(2))
+        );
         let entry = log(&state, 901, 2, b"x");
         let other = log(&state, 555, 2, b"y"); // unregistered rollup: ignored
-        state.append(2, [2; 32], [1; 32], vec![entry, other]).unwrap();
-        assert_eq!(state.head(), Some(L1Ref { number: 2, hash: [2; 32] }));
+        state
+            .append(2, [2; 32], [1; 32], vec![entry, other])
+            .unwrap();
+        assert_eq!(
+            state.head(),
+            Some(L1Ref {
+                number: 2,
+                hash: [2; 32]
+            })
+        );
         assert_eq!(state.with_queue(901, |q| q.len()), 1);
 
         state.rewind(1);

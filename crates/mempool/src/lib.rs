@@ -293,8 +293,13 @@ impl Mempool {
 
     /// [`Mempool::select`] for a block whose batches start with `forced` (the L1 inbox entries
     /// the block consumes): they count against each rollup's share and limits first.
-    pub fn select_after(&self, forced: Vec<Batch>, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
-        self.state().select(self.inner.max_block_bytes, forced, exclude)
+    pub fn select_after(
+        &self,
+        forced: Vec<Batch>,
+        exclude: &dyn Fn(&TxHash) -> bool,
+    ) -> Vec<Batch> {
+        self.state()
+            .select(self.inner.max_block_bytes, forced, exclude)
     }
 
     /// Removes transactions a finalized block included (their journal entries are deleted in the
