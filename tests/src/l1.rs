@@ -161,14 +161,31 @@ impl Inbox {
     /// Queues `tx` for `rollup`, paying the current fee; waits until it is mined.
     pub async fn submit(&self, rollup: u64, tx: &[u8]) -> Result<Queued> {
         let fee = self.contract.fee(rollup).call().await?;
-        let receipt = self
+        // The nonce is read each time: a re-org in a test drops mined transactions, and a cached
+        // nonce would leave a gap that anvil never mines.
+        let provider = self.contract.provider();
+        let sender = ANVIL_KEY.parse::<PrivateKeySigner>()?.address();
+        let nonce = provider.get_transaction_count(sender).pending().await?;
+        let pending = self
             .contract
             .submit(rollup, AlloyBytes::copy_from_slice(tx))
             .value(fee)
+            .nonce(nonce)
             .send()
-            .await?
-            .get_receipt()
             .await?;
+        // Poll for the receipt rather than watching new blocks: alloy's block watcher loses
+        // track when a test re-orgs anvil.
+        let hash = *pending.tx_hash();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let receipt = loop {
+            if let Some(receipt) = provider.get_transaction_receipt(hash).await? {
+                break receipt;
+            }
+            if Instant::now() > deadline {
+                bail!("inbox submission {hash} not mined within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let event = receipt
             .logs()
             .iter()
