@@ -31,12 +31,18 @@ fn hash_of(tx: &[u8]) -> String {
 }
 
 /// Waits for a notarized or finalized receipt of `hash` on validator `via`.
+/// Prints how long after the L1 submission was mined the receipt appeared.
 async fn wait_receipt(cluster: &Cluster, via: usize, hash: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     loop {
         if let Ok(r) = cluster.receipts(via, &[hash.to_string()]).await {
             let status = r[0]["status"].as_str().unwrap_or_default();
             if status == "notarized" || status == "finalized" {
+                println!(
+                    "{hash}: {status} {:?} after its L1 block was mined",
+                    started.elapsed()
+                );
                 return r[0].clone();
             }
         }
