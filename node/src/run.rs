@@ -58,6 +58,8 @@ pub fn run(loaded: Loaded) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot open the mempool: {e}"))?
     };
     let rollups = Arc::new(chain.rollups.clone());
+    // Filled by the L1 follower (started with the runtime below); read by consensus and RPC.
+    let l1_state = chain.l1.as_ref().map(|_| L1State::new(chain.rollup_ids()));
     let (events, _) = tokio::sync::broadcast::channel(4_096);
     let handle = Handle {
         mempool,
@@ -66,6 +68,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
         preconfirmations: Default::default(),
         events,
         status: Arc::new(RwLock::new(Status::default())),
+        l1: l1_state.clone(),
     };
 
     let participants =
@@ -134,9 +137,8 @@ pub fn run(loaded: Loaded) -> Result<()> {
         );
 
         // The L1 follower runs on the same tokio runtime; consensus only reads its view.
-        let l1 = match (&chain.l1, &config.l1) {
-            (Some(chain_l1), Some(node_l1)) => {
-                let state = L1State::new(chain.rollup_ids());
+        let l1 = match (&chain.l1, &config.l1, l1_state) {
+            (Some(chain_l1), Some(node_l1), Some(state)) => {
                 let follower = FollowerConfig {
                     rpc_url: node_l1.rpc.clone(),
                     inbox: crate::config::parse_address(&chain_l1.inbox).expect("checked"),

@@ -253,6 +253,10 @@ async fn forced_inclusion_against_anvil() {
     }
     let status = cluster.status(CUT_OFF).await.unwrap();
     assert!(status["finalizedHeight"].as_u64().unwrap() > height);
+    assert!(
+        status["l1Head"]["number"].as_u64().unwrap() >= queued.l1_block,
+        "ordo_status does not show the caught-up L1 head: {status}"
+    );
     // anvil reloads its state file, so the chain the followers knew is still there.
     for i in 0..4 {
         assert!(

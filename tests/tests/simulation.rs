@@ -74,6 +74,7 @@ fn open_handle(dir: &Path, context: &deterministic::Context) -> Handle {
         preconfirmations: Default::default(),
         events,
         status: Arc::new(RwLock::new(Status::default())),
+        l1: None,
     }
 }
 

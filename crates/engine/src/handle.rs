@@ -129,6 +129,8 @@ pub struct Handle {
     pub preconfirmations: Arc<RwLock<Preconfirmations>>,
     pub events: broadcast::Sender<Event>,
     pub status: Arc<RwLock<Status>>,
+    /// This node's view of L1 (`None` on a network without an L1 inbox).
+    pub l1: Option<ordo_l1::L1State>,
 }
 
 /// Heights and views a node reports in `ordo_status` and `/health`.

@@ -6,7 +6,8 @@
 use crate::{
     error, subscriptions,
     view::{
-        hex0x, BlockView, Finality, Hash32, HexBytes, ReceiptStatus, ReceiptView, RollupBatchView,
+        hex0x, BlockView, Finality, Hash32, HexBytes, L1RefView, ReceiptStatus, ReceiptView,
+        RollupBatchView,
     },
 };
 use jsonrpsee::{types::ErrorObjectOwned, Extensions, RpcModule};
@@ -201,6 +202,10 @@ struct NodeStatus {
     /// Digest of the height-0 block, which names the chain.
     genesis_digest: String,
     mempool_size: usize,
+    /// Newest L1 block this node's follower has confirmed (absent without an L1 inbox, null
+    /// until the first one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    l1_head: Option<Option<L1RefView>>,
     rollups: Vec<RollupView>,
 }
 
@@ -217,6 +222,10 @@ fn status(h: &Handle) -> RpcResult<NodeStatus> {
         indexed_height: h.store.indexed_height().map_err(error::internal)?,
         genesis_digest: s.genesis_digest,
         mempool_size: h.mempool.len(),
+        l1_head: h
+            .l1
+            .as_ref()
+            .map(|l1| l1.head().map(|r| L1RefView::from(&r))),
         rollups: h
             .rollups
             .iter()

@@ -6,7 +6,9 @@
 
 use commonware_codec::Encode;
 use ordo_engine::Certified;
-use ordo_types::{Block, Certificate, CertificateKind, Header, Receipt, RollupBatch, TxHash};
+use ordo_types::{
+    Block, Certificate, CertificateKind, Header, L1Ref, Receipt, RollupBatch, TxHash,
+};
 use serde::{de::Error as _, Deserialize, Deserializer, Serialize};
 
 /// `0x`-prefixed lowercase hex.
@@ -106,6 +108,15 @@ pub struct L1RefView {
     pub hash: String,
 }
 
+impl From<&L1Ref> for L1RefView {
+    fn from(r: &L1Ref) -> Self {
+        Self {
+            number: r.number,
+            hash: hex0x(r.hash),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForcedCursorView {
@@ -140,10 +151,7 @@ impl From<&Header> for HeaderView {
             parent: hex0x(h.parent.0),
             height: h.height,
             timestamp_ms: h.timestamp_ms,
-            l1: L1RefView {
-                number: h.l1.number,
-                hash: hex0x(h.l1.hash),
-            },
+            l1: (&h.l1).into(),
             forced: h
                 .forced
                 .iter()

@@ -82,6 +82,7 @@ impl Node {
             preconfirmations: Arc::new(RwLock::new(Preconfirmations::default())),
             events: broadcast::channel(event_capacity).0,
             status: Arc::new(RwLock::new(Status::default())),
+            l1: None,
         };
         let (addr, task) = ordo_rpc::serve(
             ordo_rpc::Config {
