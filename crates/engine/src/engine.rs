@@ -165,6 +165,8 @@ where
     certificates: futures::channel::mpsc::UnboundedReceiver<Certificate>,
     /// Blocks peers that send malformed transaction relays.
     relay_blocker: B,
+    /// Every validator's identity (peers asked for missing finalizations).
+    participants: Vec<PublicKey>,
 }
 
 fn archive_config<C: Clone>(
@@ -242,6 +244,10 @@ where
         .await
         .expect("failed to open the blocks archive");
 
+        let participants: Vec<PublicKey> = {
+            use commonware_cryptography::certificate::Scheme as _;
+            cfg.scheme.participants().iter().cloned().collect()
+        };
         let epocher = FixedEpocher::new(EPOCH_LENGTH);
         let genesis_digest = cfg.genesis.digest();
         cfg.handle.status.write().expect("poisoned").genesis_digest =
@@ -343,6 +349,7 @@ where
             shared,
             certificates,
             relay_blocker,
+            participants,
         }
     }
 
@@ -425,12 +432,12 @@ where
             .start(finalized_reporter, self.buffer_mailbox, backfill);
         let indexer_handle = context.child("indexer").spawn({
             let shared = self.shared.clone();
-            let source = MarshalSource(self.marshal_mailbox.clone());
-            move |_| indexer::run(shared, source, finalized)
+            let source = MarshalSource(self.marshal_mailbox.clone(), self.participants.clone());
+            move |context| indexer::run(context, shared, source, finalized)
         });
         let reporter_handle = context.child("certificates").spawn({
             let shared = self.shared.clone();
-            let source = MarshalSource(self.marshal_mailbox.clone());
+            let source = MarshalSource(self.marshal_mailbox.clone(), self.participants.clone());
             let receiver = self.certificates;
             move |_| reporter::run(shared, source, receiver)
         });
@@ -461,7 +468,7 @@ where
 
 /// Reads blocks and finalizations marshal already holds.
 #[derive(Clone)]
-struct MarshalSource(MarshalMailbox<Scheme, Standard<Block>>);
+struct MarshalSource(MarshalMailbox<Scheme, Standard<Block>>, Vec<PublicKey>);
 
 impl BlockSource for MarshalSource {
     fn fetch(&self, digest: Digest) -> futures::future::BoxFuture<'static, Option<Arc<Block>>> {
@@ -483,5 +490,11 @@ impl FinalizationSource for MarshalSource {
                 .map(|f| Certificate::from(&f))
         }
         .boxed()
+    }
+
+    fn request_finalization(&self, height: u64) {
+        if let Ok(targets) = commonware_utils::vec::NonEmptyVec::try_from(self.1.clone()) {
+            self.0.hint_finalized(Height::new(height), targets);
+        }
     }
 }

@@ -7,11 +7,18 @@ use crate::{
 };
 use commonware_actor::Feedback;
 use commonware_consensus::{marshal::Update, Reporter};
+use commonware_runtime::Clock;
 use commonware_utils::Acknowledgement;
 use futures::{channel::mpsc, future::BoxFuture, StreamExt};
 use ordo_types::{Block, Certificate};
-use std::{sync::Arc, time::SystemTime};
-use tracing::{error, info};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+use tracing::{error, info, warn};
+
+/// How often the indexer looks again for the certificate of a finalized block it cannot index yet.
+const CERTIFICATE_RETRY: Duration = Duration::from_millis(50);
 
 /// Marshal-side reporter: forwards finalized blocks to the indexing task.
 #[derive(Clone)]
@@ -44,9 +51,31 @@ pub(crate) fn channel<A>() -> (
 /// Where the finalization certificate of a height comes from (marshal's archive).
 pub(crate) trait FinalizationSource: Send + Sync + 'static {
     fn finalization(&self, height: u64) -> BoxFuture<'static, Option<Certificate>>;
+    /// Asks peers for the finalization of `height` (it arrives through `finalization`).
+    fn request_finalization(&self, height: u64);
+}
+
+/// The finalization of `block`'s height, else a notarization of the block.
+async fn certificate_of(
+    shared: &Shared,
+    source: &impl FinalizationSource,
+    block: &Block,
+) -> Option<Certificate> {
+    match source.finalization(block.height()).await {
+        Some(c) if c.payload == block.digest() => Some(c),
+        _ => shared
+            .handle
+            .preconfirmations
+            .read()
+            .expect("poisoned")
+            .blocks
+            .get(&block.digest())
+            .map(|c| c.certificate.clone()),
+    }
 }
 
 pub(crate) async fn run<A: Acknowledgement>(
+    clock: impl Clock,
     shared: Arc<Shared>,
     source: impl FinalizationSource,
     mut blocks: mpsc::UnboundedReceiver<(Arc<Block>, A)>,
@@ -61,25 +90,25 @@ pub(crate) async fn run<A: Acknowledgement>(
             continue;
         }
         // A finalized block that arrived by backfill may lack its own finalization locally;
-        // its notarization (still a valid certificate) is the fallback.
-        let certificate = match source.finalization(height).await {
-            Some(c) if c.payload == block.digest() => Some(c),
-            _ => shared
-                .handle
-                .preconfirmations
-                .read()
-                .expect("poisoned")
-                .blocks
-                .get(&block.digest())
-                .map(|c| c.certificate.clone()),
-        };
-        let Some(certificate) = certificate else {
-            error!(
-                height,
-                "finalized block without any certificate; not indexing"
-            );
-            ack.acknowledge();
-            continue;
+        // its notarization (still a valid certificate) is the fallback. Right after a restart
+        // neither may be here yet (consensus replays its journal, peers resend certificates):
+        // wait for one rather than skip a height, which would leave the index with a hole.
+        let mut waited = Duration::ZERO;
+        let certificate = loop {
+            if let Some(c) = certificate_of(&shared, &source, &block).await {
+                break c;
+            }
+            if waited == Duration::ZERO {
+                source.request_finalization(height);
+            }
+            if waited == Duration::from_secs(5) {
+                warn!(
+                    height,
+                    "finalized block has no certificate here yet; waiting"
+                );
+            }
+            clock.sleep(CERTIFICATE_RETRY).await;
+            waited += CERTIFICATE_RETRY;
         };
         if let Err(e) = store.index_finalized(&block, &certificate) {
             // Without the index we must not acknowledge: marshal will redeliver.
