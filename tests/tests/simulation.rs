@@ -50,10 +50,10 @@ fn l1_hash(seed: u64, number: u64) -> [u8; 32] {
 
 /// The forced entry queued in L1 block `number`, if any: (rollup, tx).
 fn forced_tx(seed: u64, number: u64) -> Option<(u64, Vec<u8>)> {
-    if number == 0 || number % FORCED_EVERY != 0 {
+    if number == 0 || !number.is_multiple_of(FORCED_EVERY) {
         return None;
     }
-    let rollup = if (number / FORCED_EVERY) % 2 == 0 {
+    let rollup = if (number / FORCED_EVERY).is_multiple_of(2) {
         901
     } else {
         902
