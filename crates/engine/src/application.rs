@@ -311,7 +311,7 @@ impl Application {
         (cursors, batches)
     }
 
-    /// Whether `rollup`'s queue holds entries a block at `at` could consume after `parent`.
+    /// Whether any rollup's queue holds entries a block at `at` could consume after `parent`.
     fn has_forced_work(&self, parent: &Header, at: u64) -> bool {
         self.l1.as_ref().is_some_and(|l1| {
             self.rules.rollups.iter().any(|r| {
