@@ -177,8 +177,16 @@ async fn forced_inclusion_against_anvil() {
         r[0]
     );
 
-    // 3. The censor leads: wait for its term, then queue an entry.
+    // 3. The censor leads: wait for the start of its term (so it still leads at the deadline),
+    // then queue an entry.
     let started = Instant::now();
+    while cluster.leader(1).await.ok() == Some(CENSOR) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "validator {CENSOR} never stops leading"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     while cluster.leader(1).await.ok() != Some(CENSOR) {
         assert!(
             started.elapsed() < Duration::from_secs(90),
