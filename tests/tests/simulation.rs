@@ -18,7 +18,7 @@ use commonware_runtime::{
 };
 use commonware_utils::{ordered::Set, NZUsize, SystemTimeExt as _, NZU32};
 use ordo_engine::{channels, Engine, ForcedRules, Handle, L1Config, Rules, Status, Timing};
-use ordo_l1::{accumulate, ForcedEntry, L1State, QueuedLog};
+use ordo_l1::{ForcedQueue, L1State};
 use ordo_mempool::Mempool;
 use ordo_store::Store;
 use ordo_types::{Block, BlockLimits, L1Ref, RollupKind, RollupSpec, NAMESPACE};
@@ -66,7 +66,8 @@ fn forced_tx(seed: u64, number: u64) -> Option<(u64, Vec<u8>)> {
 /// Feeds `state` the simulated L1 as a follower `lag` behind the chain would see it.
 fn follow_sim_l1(context: deterministic::Context, state: L1State, seed: u64, lag: Duration) {
     context.spawn(move |context| async move {
-        let mut heads: HashMap<u64, (u64, [u8; 32])> = HashMap::new();
+        // The inbox's own queues, to emit logs that extend its accumulator chains.
+        let mut inbox: HashMap<u64, ForcedQueue> = HashMap::new();
         let mut next = 0u64;
         loop {
             let now = context.current().epoch_millis();
@@ -79,20 +80,10 @@ fn follow_sim_l1(context: deterministic::Context, state: L1State, seed: u64, lag
                 };
                 let mut logs = Vec::new();
                 if let Some((rollup, tx)) = forced_tx(seed, next) {
-                    let (index, prev) = heads.get(&rollup).copied().unwrap_or((0, [0; 32]));
-                    let acc = accumulate(&prev, rollup, index, next, &ordo_types::tx_hash(&tx));
-                    heads.insert(rollup, (index + 1, acc));
-                    logs.push(QueuedLog {
-                        entry: ForcedEntry {
-                            rollup,
-                            index,
-                            l1_block: next,
-                            deadline: next + INCLUSION_DELAY,
-                            accumulator: acc,
-                            tx: tx.into(),
-                        },
-                        prev_accumulator: prev.into(),
-                    });
+                    let queue = inbox.entry(rollup).or_default();
+                    let log = queue.next_log(rollup, next, INCLUSION_DELAY, tx.into());
+                    queue.push(log.clone()).expect("extends the chain");
+                    logs.push(log);
                 }
                 state
                     .append(next, l1_hash(seed, next), parent, logs)

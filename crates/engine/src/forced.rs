@@ -104,8 +104,6 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::{keccak256, B256};
-    use ordo_l1::{accumulate, ForcedEntry};
     use ordo_types::RollupKind;
 
     const DELAY: u64 = 25;
@@ -122,22 +120,9 @@ mod tests {
 
     fn queue(entries: &[(u64, &[u8])]) -> ForcedQueue {
         let mut q = ForcedQueue::default();
-        let mut prev = [0u8; 32];
-        for (i, (l1_block, tx)) in entries.iter().enumerate() {
-            let acc = accumulate(&prev, 903, i as u64, *l1_block, &keccak256(tx).0);
-            q.push(
-                ForcedEntry {
-                    rollup: 903,
-                    index: i as u64,
-                    l1_block: *l1_block,
-                    deadline: l1_block + DELAY,
-                    accumulator: acc,
-                    tx: Bytes::copy_from_slice(tx),
-                },
-                B256::from(prev),
-            )
-            .unwrap();
-            prev = acc;
+        for (l1_block, tx) in entries {
+            let log = q.next_log(903, *l1_block, DELAY, Bytes::copy_from_slice(tx));
+            q.push(log).unwrap();
         }
         q
     }

@@ -8,8 +8,8 @@
 
 use crate::{
     bindings::ForcedInclusionInbox::ForcedTransaction,
-    queue::ForcedEntry,
-    state::{AppendError, L1State, QueuedLog},
+    queue::{ForcedEntry, QueuedLog},
+    state::{AppendError, L1State},
 };
 use alloy::{
     eips::BlockNumberOrTag,

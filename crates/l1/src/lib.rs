@@ -9,5 +9,5 @@ mod state;
 
 pub use alloy_primitives::Address;
 pub use follower::{follow, FollowerConfig};
-pub use queue::{accumulate, ForcedEntry, ForcedQueue, QueueError};
-pub use state::{AppendError, L1State, QueuedLog};
+pub use queue::{accumulate, ForcedEntry, ForcedQueue, QueueError, QueuedLog};
+pub use state::{AppendError, L1State};

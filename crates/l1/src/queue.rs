@@ -23,6 +23,13 @@ pub struct ForcedEntry {
     pub tx: Bytes,
 }
 
+/// One `ForcedTransaction` log: the entry and the accumulator it claims to extend.
+#[derive(Clone, Debug)]
+pub struct QueuedLog {
+    pub entry: ForcedEntry,
+    pub prev_accumulator: B256,
+}
+
 /// An entry the queue refuses: the logs do not form the contract's chain.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum QueueError {
@@ -69,8 +76,30 @@ pub struct ForcedQueue {
 }
 
 impl ForcedQueue {
+    /// The log the inbox emits when `tx` is queued next for `rollup` in L1 block `l1_block` with
+    /// an inclusion delay of `delay` blocks (what simulations and tests feed a follower's state).
+    pub fn next_log(&self, rollup: RollupId, l1_block: u64, delay: u64, tx: Bytes) -> QueuedLog {
+        let prev = self.entries.last().map_or([0; 32], |e| e.accumulator);
+        let index = self.len();
+        QueuedLog {
+            entry: ForcedEntry {
+                rollup,
+                index,
+                l1_block,
+                deadline: l1_block + delay,
+                accumulator: accumulate(&prev, rollup, index, l1_block, &keccak256(&tx).0),
+                tx,
+            },
+            prev_accumulator: B256::from(prev),
+        }
+    }
+
     /// Appends the next entry after checking it extends the accumulator chain.
-    pub fn push(&mut self, entry: ForcedEntry, prev_accumulator: B256) -> Result<(), QueueError> {
+    pub fn push(&mut self, log: QueuedLog) -> Result<(), QueueError> {
+        let QueuedLog {
+            entry,
+            prev_accumulator,
+        } = log;
         let (rollup, index) = (entry.rollup, entry.index);
         let expected = self.entries.len() as u64;
         if index != expected {
@@ -148,26 +177,8 @@ impl ForcedQueue {
 mod tests {
     use super::*;
 
-    fn entry(
-        queue: &ForcedQueue,
-        l1_block: u64,
-        delay: u64,
-        tx: &'static [u8],
-    ) -> (ForcedEntry, B256) {
-        let prev = queue.entries.last().map_or([0; 32], |e| e.accumulator);
-        let index = queue.len();
-        let accumulator = accumulate(&prev, 901, index, l1_block, &keccak256(tx).0);
-        (
-            ForcedEntry {
-                rollup: 901,
-                index,
-                l1_block,
-                deadline: l1_block + delay,
-                accumulator,
-                tx: Bytes::from_static(tx),
-            },
-            B256::from(prev),
-        )
+    fn log(queue: &ForcedQueue, l1_block: u64, delay: u64, tx: &'static [u8]) -> QueuedLog {
+        queue.next_log(901, l1_block, delay, Bytes::from_static(tx))
     }
 
     #[test]
@@ -192,33 +203,32 @@ mod tests {
     #[test]
     fn chain_is_checked() {
         let mut q = ForcedQueue::default();
-        let (e0, p0) = entry(&q, 10, 5, b"a");
-        q.push(e0.clone(), p0).unwrap();
+        let first = log(&q, 10, 5, b"a");
+        q.push(first.clone()).unwrap();
 
         // replaying index 0 again, skipping an index, or a wrong previous accumulator all fail
-        assert!(matches!(
-            q.push(e0.clone(), p0),
-            Err(QueueError::Index { .. })
-        ));
-        let (mut e1, p1) = entry(&q, 11, 5, b"b");
+        assert!(matches!(q.push(first), Err(QueueError::Index { .. })));
+        let second = log(&q, 11, 5, b"b");
+        let mut wrong_prev = second.clone();
+        wrong_prev.prev_accumulator = B256::ZERO;
         assert_eq!(
-            q.push(e1.clone(), B256::ZERO),
+            q.push(wrong_prev),
             Err(QueueError::PrevAccumulator {
                 rollup: 901,
                 index: 1
             })
         );
         // the same accumulator with other bytes is refused
-        e1.tx = Bytes::from_static(b"c");
+        let mut other_bytes = second.clone();
+        other_bytes.entry.tx = Bytes::from_static(b"c");
         assert_eq!(
-            q.push(e1.clone(), p1),
+            q.push(other_bytes),
             Err(QueueError::Accumulator {
                 rollup: 901,
                 index: 1
             })
         );
-        e1.tx = Bytes::from_static(b"b");
-        q.push(e1, p1).unwrap();
+        q.push(second).unwrap();
         assert_eq!(q.len(), 2);
     }
 
@@ -226,8 +236,7 @@ mod tests {
     fn known_due_and_reorg() {
         let mut q = ForcedQueue::default();
         for (block, tx) in [(10, &b"a"[..]), (10, b"b"), (12, b"c")] {
-            let (e, p) = entry(&q, block, 5, tx);
-            q.push(e, p).unwrap();
+            q.push(log(&q, block, 5, tx)).unwrap();
         }
         assert_eq!((q.known_at(9), q.known_at(10), q.known_at(12)), (0, 2, 3));
         assert_eq!((q.due_at(14), q.due_at(15), q.due_at(17)), (0, 2, 3));

@@ -1,8 +1,7 @@
 //! What a validator knows of L1: the confirmed chain (number -> hash) and every registered
 //! rollup's forced-inclusion queue. The follower writes it; consensus reads it.
 
-use crate::queue::{ForcedEntry, ForcedQueue, QueueError};
-use alloy_primitives::B256;
+use crate::queue::{ForcedQueue, QueueError, QueuedLog};
 use ordo_types::{L1Ref, RollupId};
 use std::{
     collections::BTreeMap,
@@ -19,13 +18,6 @@ pub enum AppendError {
     Reorg(u64),
     #[error(transparent)]
     Queue(#[from] QueueError),
-}
-
-/// A log of one confirmed block, ready to append.
-#[derive(Clone, Debug)]
-pub struct QueuedLog {
-    pub entry: ForcedEntry,
-    pub prev_accumulator: B256,
 }
 
 #[derive(Default)]
@@ -111,7 +103,7 @@ impl L1State {
                 continue;
             };
             let queue = changed.entry(rollup).or_insert_with(|| queue.clone());
-            queue.push(log.entry, log.prev_accumulator)?;
+            queue.push(log)?;
         }
         inner.queues.extend(changed);
         inner.blocks.insert(number, hash);
@@ -160,30 +152,12 @@ impl L1State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::accumulate;
-    use alloy_primitives::keccak256;
     use bytes::Bytes;
 
     fn log(state: &L1State, rollup: RollupId, l1_block: u64, tx: &'static [u8]) -> QueuedLog {
-        let (index, prev) = state.with_queue(rollup, |q| {
-            (
-                q.len(),
-                q.range(0, q.len())
-                    .last()
-                    .map_or([0; 32], |e| e.accumulator),
-            )
-        });
-        QueuedLog {
-            entry: ForcedEntry {
-                rollup,
-                index,
-                l1_block,
-                deadline: l1_block + 5,
-                accumulator: accumulate(&prev, rollup, index, l1_block, &keccak256(tx).0),
-                tx: Bytes::from_static(tx),
-            },
-            prev_accumulator: B256::from(prev),
-        }
+        state.with_queue(rollup, |q| {
+            q.next_log(rollup, l1_block, 5, Bytes::from_static(tx))
+        })
     }
 
     #[test]
