@@ -1,0 +1,139 @@
+//! `ordo-op-adapter`: runs one rollup's builder and batcher against op-geth, op-node and L1.
+
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::Context;
+use clap::Parser;
+use ordo_op_adapter::{
+    batcher::{self, BatcherConfig},
+    builder::{Builder, Endpoints},
+    config::RollupSettings,
+    ordo::OrdoStream,
+    rpc::{Client, JwtSecret},
+};
+use std::{path::PathBuf, time::Duration};
+
+#[derive(Parser)]
+#[command(version, about = "Builds an OP Stack rollup's blocks and batches from Ordo's certified order")]
+struct Args {
+    /// Rollup id in Ordo's registry (the L2 chain id).
+    #[arg(long)]
+    rollup: u64,
+    /// WebSocket RPC of any Ordo node (it is not trusted: everything is verified).
+    #[arg(long)]
+    ordo_ws: String,
+    /// The Ordo network's 96-byte BLS group key (hex).
+    #[arg(long)]
+    group_key: String,
+    /// First Ordo height this rollup adopts (when op-geth is still at genesis).
+    #[arg(long, default_value_t = 1)]
+    ordo_start_height: u64,
+    /// The rollup.json op-node runs with.
+    #[arg(long)]
+    rollup_config: PathBuf,
+    #[arg(long)]
+    l1_rpc: String,
+    /// op-geth's Engine API (authrpc).
+    #[arg(long)]
+    l2_engine: String,
+    /// The JWT secret file op-geth's authrpc uses.
+    #[arg(long)]
+    l2_jwt_secret: PathBuf,
+    /// op-geth's public RPC (eth and debug APIs).
+    #[arg(long)]
+    l2_rpc: String,
+    /// op-node's RPC (started with --rpc.enable-admin).
+    #[arg(long)]
+    op_node_rpc: String,
+    /// File holding the batcher's L1 private key (hex): rollup.json's batcherAddr.
+    #[arg(long)]
+    batcher_key: PathBuf,
+    /// L2 blocks per channel posted to L1.
+    #[arg(long, default_value_t = 2)]
+    blocks_per_channel: u64,
+    /// Post a channel again when op-node has not made it safe within this many seconds.
+    #[arg(long, default_value_t = 30)]
+    repost_after_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let settings = RollupSettings::read(&args.rollup_config)?;
+    anyhow::ensure!(
+        settings.chain_id == args.rollup,
+        "rollup.json is for chain {}, --rollup is {}",
+        settings.chain_id,
+        args.rollup
+    );
+    let group_key = ordo_light::GroupKey::from_hex(&args.group_key)
+        .map_err(|e| anyhow::anyhow!("--group-key: {e}"))?;
+    let jwt = JwtSecret::read(&args.l2_jwt_secret)?;
+    let key_text = std::fs::read_to_string(&args.batcher_key)
+        .with_context(|| format!("reading {}", args.batcher_key.display()))?;
+    let key: PrivateKeySigner = key_text
+        .trim()
+        .parse()
+        .with_context(|| format!("{} is not a private key", args.batcher_key.display()))?;
+    let timeout = Duration::from_secs(10);
+    let client = |url: &str| Client::new(url, None, timeout);
+    let endpoints = Endpoints {
+        l1: client(&args.l1_rpc),
+        engine: Client::new(&args.l2_engine, Some(jwt), timeout),
+        l2: client(&args.l2_rpc),
+        node: client(&args.op_node_rpc),
+    };
+    let builder = wait_for(|| Builder::resume(settings.clone(), endpoints.clone())).await;
+    let head = builder.head().clone();
+    let from = if head.number == 0 {
+        args.ordo_start_height
+    } else {
+        ordo_op_adapter::ordo::first_height_after(
+            &args.ordo_ws,
+            args.rollup,
+            settings.schedule.timestamp(head.number) * 1000,
+            args.ordo_start_height,
+        )
+        .await?
+    };
+    tracing::info!(l2_head = head.number, l1_origin = head.origin.number, ordo_from = from, "adapter starting");
+    let stream = OrdoStream::new(args.ordo_ws.clone(), group_key, args.rollup, from);
+    let batcher = batcher::run(
+        settings,
+        client(&args.l2_rpc),
+        client(&args.op_node_rpc),
+        BatcherConfig {
+            l1_rpc: args.l1_rpc.clone(),
+            key,
+            blocks_per_channel: args.blocks_per_channel,
+            repost_after: Duration::from_secs(args.repost_after_secs),
+        },
+    );
+    tokio::select! {
+        r = builder.run(stream) => r.context("builder stopped"),
+        r = batcher => r.context("batcher stopped"),
+        _ = tokio::signal::ctrl_c() => Ok(()),
+    }
+}
+
+/// Retries `f` until op-geth, op-node and L1 answer (they may still be starting).
+async fn wait_for<T, F, Fut>(f: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    loop {
+        match f().await {
+            Ok(t) => return t,
+            Err(e) => {
+                tracing::warn!("waiting for the rollup's nodes: {e:#}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
