@@ -8,7 +8,7 @@
 
 use crate::{
     config::RollupSettings,
-    derive::{self, Account, Candidate, Dropped, FilterRules, L1Block},
+    derive::{self, Account, Candidate, Dropped, FilterRules, BlockStamp},
     ordo::{OrdoBlock, OrdoStream},
     rpc::{Client, RpcError},
 };
@@ -46,7 +46,7 @@ pub struct Head {
     pub number: u64,
     pub hash: B256,
     pub timestamp: u64,
-    pub origin: L1Block,
+    pub origin: BlockStamp,
     pub sequence_number: u64,
 }
 
@@ -130,7 +130,7 @@ impl Builder {
                     settings.l2_genesis.1
                 );
             }
-            let origin = l1_block_by_number(&endpoints.l1, settings.l1_genesis.0).await?;
+            let origin = block_by_number(&endpoints.l1, settings.l1_genesis.0).await?;
             if origin.hash != settings.l1_genesis.1 {
                 bail!("L1 block {} is not rollup.json's genesis.l1", origin.number);
             }
@@ -150,7 +150,7 @@ impl Builder {
                 .ok_or_else(|| anyhow!("L2 block {} has no L1-info deposit", latest.number))?;
             let info = L1BlockInfoTx::decode_calldata(&hex::decode(input.trim_start_matches("0x"))?)
                 .map_err(|e| anyhow!("L1-info deposit of block {}: {e:?}", latest.number))?;
-            let origin = l1_block_by_number(&endpoints.l1, info.id().number).await?;
+            let origin = block_by_number(&endpoints.l1, info.id().number).await?;
             if origin.hash != info.block_hash() {
                 bail!("L1 re-organised below L2 block {}'s origin", latest.number);
             }
@@ -235,7 +235,7 @@ impl Builder {
         let wants_next = ordo_l1 > self.head.origin.number
             || timestamp > self.head.origin.timestamp + s.max_sequencer_drift;
         let next = if wants_next {
-            let next = l1_block_by_number(&self.endpoints.l1, self.head.origin.number + 1).await?;
+            let next = block_by_number(&self.endpoints.l1, self.head.origin.number + 1).await?;
             Some(next)
         } else {
             None
@@ -470,13 +470,13 @@ fn deposit_gas_limits(deposits: &[Bytes]) -> u64 {
         .sum()
 }
 
-/// An L1 block by number (what the origin rule needs).
-pub async fn l1_block_by_number(l1: &Client, number: u64) -> anyhow::Result<L1Block> {
+/// A block's number, hash and timestamp, on L1 or L2 (what the origin rule needs).
+pub async fn block_by_number(l1: &Client, number: u64) -> anyhow::Result<BlockStamp> {
     let block: Option<RpcBlock> = l1
         .call("eth_getBlockByNumber", json!([quantity(number), false]))
         .await?;
     let block = block.ok_or_else(|| anyhow!("L1 has no block {number} yet"))?;
-    Ok(L1Block {
+    Ok(BlockStamp {
         number: block.number,
         hash: block.hash,
         timestamp: block.timestamp,

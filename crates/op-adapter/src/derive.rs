@@ -57,9 +57,9 @@ impl Schedule {
     }
 }
 
-/// What the origin rule needs of an L1 block.
+/// What the origin rule needs of a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct L1Block {
+pub struct BlockStamp {
     pub number: u64,
     pub hash: B256,
     pub timestamp: u64,
@@ -68,8 +68,8 @@ pub struct L1Block {
 /// Whether L2 block at `l2_timestamp` moves to the L1 block after `current`, and whether it may
 /// carry transactions. `next` is that L1 block, when the adapter could read it.
 pub fn choose_origin(
-    current: &L1Block,
-    next: Option<&L1Block>,
+    current: &BlockStamp,
+    next: Option<&BlockStamp>,
     ordo_l1: u64,
     l2_timestamp: u64,
     max_drift: u64,
@@ -315,12 +315,12 @@ pub(crate) mod tests {
 
     #[test]
     fn origin_steps_one_block_at_most_and_only_when_ordo_names_a_later_one() {
-        let cur = L1Block {
+        let cur = BlockStamp {
             number: 10,
             hash: B256::ZERO,
             timestamp: 1000,
         };
-        let next = L1Block {
+        let next = BlockStamp {
             number: 11,
             hash: B256::ZERO,
             timestamp: 1012,

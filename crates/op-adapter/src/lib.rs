@@ -18,3 +18,4 @@ pub mod config;
 pub mod derive;
 pub mod ordo;
 pub mod rpc;
+pub mod setup;

@@ -3,9 +3,11 @@
 use alloy::signers::local::PrivateKeySigner;
 use anyhow::Context;
 use clap::Parser;
+use alloy_primitives::{Address, U256};
 use ordo_op_adapter::{
     batcher::{self, BatcherConfig},
-    builder::{Builder, Endpoints},
+    builder::{self, Builder, Endpoints},
+    setup,
     config::RollupSettings,
     ordo::OrdoStream,
     rpc::{Client, JwtSecret},
@@ -14,6 +16,48 @@ use std::{path::PathBuf, time::Duration};
 
 #[derive(Parser)]
 #[command(version, about = "Builds an OP Stack rollup's blocks and batches from Ordo's certified order")]
+enum Command {
+    /// Follow Ordo and build the rollup's blocks and batches.
+    Run(Args),
+    /// Write op-geth's L2 genesis for a devnet rollup.
+    L2Genesis(L2GenesisArgs),
+    /// Write op-node's rollup.json, anchored at the current L1 head and op-geth's genesis.
+    RollupConfig(RollupConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct L2GenesisArgs {
+    #[arg(long)]
+    chain_id: u64,
+    /// Genesis timestamp (default: now).
+    #[arg(long)]
+    timestamp: Option<u64>,
+    /// Accounts to fund, as ADDRESS (10,000 ETH each).
+    #[arg(long = "fund", value_delimiter = ',')]
+    fund: Vec<Address>,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct RollupConfigArgs {
+    #[arg(long)]
+    chain_id: u64,
+    #[arg(long)]
+    l1_rpc: String,
+    /// op-geth's RPC, after `geth init` with the L2 genesis.
+    #[arg(long)]
+    l2_rpc: String,
+    #[arg(long, default_value_t = 1)]
+    block_time: u64,
+    /// The batcher's L1 address (the only sender op-node reads batches from).
+    #[arg(long)]
+    batcher: Address,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct Args {
     /// Rollup id in Ordo's registry (the L2 chain id).
     #[arg(long)]
@@ -63,7 +107,49 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
+    match Command::parse() {
+        Command::Run(args) => run(args).await,
+        Command::L2Genesis(args) => {
+            let timestamp = args.timestamp.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+            });
+            let ten_thousand_eth = U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18));
+            let alloc: Vec<_> = args.fund.iter().map(|a| (*a, ten_thousand_eth)).collect();
+            write_json(&args.out, &setup::l2_genesis(args.chain_id, timestamp, &alloc))
+        }
+        Command::RollupConfig(args) => {
+            let timeout = Duration::from_secs(10);
+            let l1 = Client::new(&args.l1_rpc, None, timeout);
+            let l2 = Client::new(&args.l2_rpc, None, timeout);
+            let l1_chain: U256 = l1.call("eth_chainId", serde_json::json!([])).await?;
+            let l1_head: U256 = l1.call("eth_blockNumber", serde_json::json!([])).await?;
+            let anchor = builder::block_by_number(&l1, l1_head.to()).await?;
+            let genesis = builder::block_by_number(&l2, 0).await?;
+            let config = setup::rollup_config(
+                args.chain_id,
+                &setup::L1Anchor {
+                    chain_id: l1_chain.to(),
+                    number: anchor.number,
+                    hash: anchor.hash,
+                },
+                genesis.hash,
+                genesis.timestamp,
+                args.block_time,
+                args.batcher,
+            );
+            write_json(&args.out, &config)
+        }
+    }
+}
+
+fn write_json(path: &std::path::Path, value: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let settings = RollupSettings::read(&args.rollup_config)?;
     anyhow::ensure!(
         settings.chain_id == args.rollup,
