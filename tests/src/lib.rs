@@ -4,4 +4,5 @@
 
 pub mod cluster;
 pub mod l1;
+pub mod op;
 pub mod txgen;

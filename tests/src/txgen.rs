@@ -10,15 +10,7 @@ use bytes::Bytes;
 /// `count` signed EIP-1559 transfers on `chain_id`, spread over `senders` deterministic keys
 /// (nonces increase per sender).
 pub fn evm_transfers(chain_id: u64, count: usize, senders: usize, salt: u64) -> Vec<Bytes> {
-    let signers: Vec<PrivateKeySigner> = (0..senders.max(1))
-        .map(|i| {
-            let mut key = [0u8; 32];
-            key[..8].copy_from_slice(&(salt + 1).to_be_bytes());
-            key[8..16].copy_from_slice(&(i as u64 + 1).to_be_bytes());
-            key[31] = 1;
-            PrivateKeySigner::from_slice(&key).expect("valid key")
-        })
-        .collect();
+    let signers = sender_keys(senders, salt);
     (0..count)
         .map(|n| {
             let signer = &signers[n % signers.len()];
@@ -36,6 +28,19 @@ pub fn evm_transfers(chain_id: u64, count: usize, senders: usize, salt: u64) -> 
             let signature = signer.sign_transaction_sync(&mut tx).expect("signing");
             let envelope: TxEnvelope = tx.into_signed(signature).into();
             Bytes::from(envelope.encoded_2718())
+        })
+        .collect()
+}
+
+/// The keys `evm_transfers` signs with (to fund them on a real chain).
+pub fn sender_keys(senders: usize, salt: u64) -> Vec<PrivateKeySigner> {
+    (0..senders.max(1))
+        .map(|i| {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(salt + 1).to_be_bytes());
+            key[8..16].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+            key[31] = 1;
+            PrivateKeySigner::from_slice(&key).expect("valid key")
         })
         .collect()
 }
