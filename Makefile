@@ -15,6 +15,7 @@ VALIDATORS       ?= 4
 ROLLUPS          ?= 901:evm,902:evm,903:opaque
 
 include mk/contracts.mk
+include mk/op.mk
 
 .PHONY: all deps build test test-rust test-sim test-cluster bench devnet devnet-clean lint fmt clean
 
@@ -40,7 +41,7 @@ build: deps rocksdb
 ## test: everything an issue's acceptance names: unit tests, deterministic simulations,
 ## multi-process cluster tests, contract tests.
 ## (Whole-workspace selections keep cargo's feature set, hence its build cache, the same as `build`.)
-test: build contracts-test
+test: build contracts-test op-bins
 	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast -- --nocapture
 
 ## test-sim: the deterministic simulation only (SEEDS=n seeds, default 4; each runs twice).

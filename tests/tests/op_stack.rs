@@ -103,6 +103,8 @@ async fn op_stack_adopts_ordos_order() {
     // Unsafe inclusion: every good transaction in op-geth's chain.
     let good: Vec<&String> = hashes.iter().filter(|h| **h != bad_hash).collect();
     let mut first_seen: HashMap<String, Duration> = HashMap::new();
+    // Hash of each block as first built (before op-node derived anything over it).
+    let mut built: Vec<String> = Vec::new();
     let mut scanned = 0u64;
     let deadline = Instant::now() + Duration::from_secs(120);
     while first_seen.len() < good.len() {
@@ -117,6 +119,7 @@ async fn op_stack_adopts_ordos_order() {
         while scanned < u {
             scanned += 1;
             let block = a.block(scanned).await.unwrap().expect("block");
+            built.push(block["hash"].as_str().unwrap().to_string());
             for tx in block["transactions"].as_array().unwrap() {
                 let h = tx["hash"].as_str().unwrap().to_string();
                 first_seen.entry(h).or_insert(submitted.elapsed());
@@ -169,9 +172,17 @@ async fn op_stack_adopts_ordos_order() {
         .await
         .unwrap();
     println!("submit -> safe head past the last transfer: {:?}", submitted.elapsed());
+    for (n, hash) in (1..=last_block).zip(&built) {
+        assert_eq!(
+            &block_hash(&a, n).await,
+            hash,
+            "op-node replaced the adapter's block {n} when deriving it"
+        );
+    }
     let status = a.sync_status().await.unwrap();
     let safe_hash = status["safe_l2"]["hash"].as_str().unwrap().to_string();
-    assert_eq!(safe_hash, block_hash(&a, safe).await, "safe head is not the adapter's block");
+    assert_eq!(safe_hash, block_hash(&a, safe).await);
+    println!("op-node's safe head {safe} ({safe_hash}) is the adapter's block");
 
     // A second replica joins mid-run and builds the same chain.
     let mut b = Replica::start(&dir.path().join("b"), &inputs, &genesis, &rollup_json)

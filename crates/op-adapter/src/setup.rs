@@ -97,6 +97,12 @@ pub fn rollup_config(
         "deposit_contract_address": marker(0xdead),
         "l1_system_config_address": marker(0x5c0f),
         "protocol_versions_address": Address::ZERO,
+        // op-node translates Holocene's zero EIP-1559 parameters with these, as op-geth does.
+        "chain_op_config": {
+            "eip1559Elasticity": EIP1559_ELASTICITY,
+            "eip1559Denominator": EIP1559_DENOMINATOR,
+            "eip1559DenominatorCanyon": EIP1559_DENOMINATOR_CANYON
+        },
     })
 }
 
