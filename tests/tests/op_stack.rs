@@ -24,7 +24,7 @@ const ROLLUP: u64 = 901;
 const TXS: usize = 1_000;
 const SENDERS: usize = 20;
 /// anvil's second development account: the rollup's batcher.
-const BATCHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9ac79ad9f0b8b6b6a7b2dc5d5a2b1e";
+const BATCHER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
 /// Every sequenced (non-deposit) transaction hash in L2 blocks `1..=last`, in chain order.
 async fn l2_order(replica: &Replica, last: u64) -> Vec<String> {
@@ -47,9 +47,29 @@ async fn block_hash(replica: &Replica, n: u64) -> String {
         .to_string()
 }
 
+/// The test's directory, kept (and printed) when the test fails.
+struct Workdir(Option<tempfile::TempDir>);
+
+impl Workdir {
+    fn path(&self) -> &std::path::Path {
+        self.0.as_ref().expect("present until drop").path()
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let kept = self.0.take().expect("present until drop").keep();
+            eprintln!("rollup logs kept in {}", kept.display());
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn op_stack_adopts_ordos_order() {
-    let dir = tempfile::Builder::new().prefix("ordo-op").tempdir().unwrap();
+    let dir = Workdir(Some(
+        tempfile::Builder::new().prefix("ordo-op").tempdir().unwrap(),
+    ));
     let anvil = Anvil::start(dir.path()).await.expect("anvil");
     let inbox = Inbox::deploy(&anvil, 5).await.expect("deploy inbox");
     let genesis_args = vec![
