@@ -50,7 +50,9 @@ pub fn l1_chain_config(chain_id: u64) -> Value {
 }
 
 fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
         bail!(
             "{cmd:?} failed: {}{}",
@@ -289,10 +291,16 @@ impl Replica {
                     return Ok((u, s));
                 }
                 if Instant::now() > deadline {
-                    bail!("{what}: unsafe {u}, safe {s} after {timeout:?} (logs in {})", self.dir.display());
+                    bail!(
+                        "{what}: unsafe {u}, safe {s} after {timeout:?} (logs in {})",
+                        self.dir.display()
+                    );
                 }
             } else if Instant::now() > deadline {
-                bail!("{what}: op-node unreachable (logs in {})", self.dir.display());
+                bail!(
+                    "{what}: op-node unreachable (logs in {})",
+                    self.dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -302,7 +310,10 @@ impl Replica {
 impl Drop for Replica {
     fn drop(&mut self) {
         self.kill_adapter();
-        for child in [self.op_node.take(), self.geth.take()].into_iter().flatten() {
+        for child in [self.op_node.take(), self.geth.take()]
+            .into_iter()
+            .flatten()
+        {
             let mut child = child;
             let _ = child.kill();
             let _ = child.wait();

@@ -7,6 +7,7 @@
 //!    hash is the block the adapter built.
 //! 3. A second replica (its own op-geth, op-node and adapter) started mid-run builds identical
 //!    blocks; after kill -9 of the first adapter the safe head keeps advancing on both op-nodes.
+//! 4. The first adapter restarts, resumes from its op-geth's head and builds the same blocks.
 
 use ordo_tests::{
     cluster::Cluster,
@@ -68,7 +69,10 @@ impl Drop for Workdir {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn op_stack_adopts_ordos_order() {
     let dir = Workdir(Some(
-        tempfile::Builder::new().prefix("ordo-op").tempdir().unwrap(),
+        tempfile::Builder::new()
+            .prefix("ordo-op")
+            .tempdir()
+            .unwrap(),
     ));
     let anvil = Anvil::start(dir.path()).await.expect("anvil");
     let inbox = Inbox::deploy(&anvil, 5).await.expect("deploy inbox");
@@ -88,11 +92,17 @@ async fn op_stack_adopts_ordos_order() {
         Box::new(|_, _| {}),
     )
     .expect("cluster");
-    cluster.wait_finalized(2, Duration::from_secs(60)).await.unwrap();
+    cluster
+        .wait_finalized(2, Duration::from_secs(60))
+        .await
+        .unwrap();
 
     // The rollup: its genesis funds the transfer senders.
     let senders = txgen::sender_keys(SENDERS, 0x0b);
-    let funded: Vec<String> = senders.iter().map(|k| format!("{:#x}", k.address())).collect();
+    let funded: Vec<String> = senders
+        .iter()
+        .map(|k| format!("{:#x}", k.address()))
+        .collect();
     let genesis = dir.path().join("l2-genesis.json");
     let rollup_json = dir.path().join("rollup.json");
     write_genesis(&genesis, ROLLUP, &funded).expect("l2 genesis");
@@ -114,7 +124,9 @@ async fn op_stack_adopts_ordos_order() {
 
     // 1,000 transfers plus one with a nonce 10 ahead of its sender's last.
     let mut txs = txgen::evm_transfers(ROLLUP, TXS, SENDERS, 0x0b);
-    let bad = txgen::evm_transfers(ROLLUP, SENDERS * 60, SENDERS, 0x0b).pop().unwrap();
+    let bad = txgen::evm_transfers(ROLLUP, SENDERS * 60, SENDERS, 0x0b)
+        .pop()
+        .unwrap();
     txs.insert(TXS / 2, bad.clone());
     let bad_hash = format!("0x{}", hex::encode(ordo_types::tx_hash(&bad)));
     let submitted = Instant::now();
@@ -156,7 +168,10 @@ async fn op_stack_adopts_ordos_order() {
         latencies[latencies.len() * 99 / 100],
         latencies.last().unwrap()
     );
-    assert!(!first_seen.contains_key(&bad_hash), "bad-nonce tx was included");
+    assert!(
+        !first_seen.contains_key(&bad_hash),
+        "bad-nonce tx was included"
+    );
 
     // Order: op-geth's order is Ordo's certified order (height, then index in the batch).
     let receipts = cluster.receipts(1, &hashes).await.unwrap();
@@ -165,7 +180,11 @@ async fn op_stack_adopts_ordos_order() {
         .zip(&hashes)
         .map(|(r, h)| {
             let r: &Value = &r["receipt"];
-            (r["height"].as_u64().unwrap(), r["index"].as_u64().unwrap(), h.clone())
+            (
+                r["height"].as_u64().unwrap(),
+                r["index"].as_u64().unwrap(),
+                h.clone(),
+            )
         })
         .collect();
     certified.sort();
@@ -188,10 +207,15 @@ async fn op_stack_adopts_ordos_order() {
 
     // Safe head: op-node derives the same blocks from the batches on L1.
     let (_, safe) = a
-        .wait_heads(Duration::from_secs(120), "safe head", |_, s| s >= last_block)
+        .wait_heads(Duration::from_secs(120), "safe head", |_, s| {
+            s >= last_block
+        })
         .await
         .unwrap();
-    println!("submit -> safe head past the last transfer: {:?}", submitted.elapsed());
+    println!(
+        "submit -> safe head past the last transfer: {:?}",
+        submitted.elapsed()
+    );
     for (n, hash) in (1..=last_block).zip(&built) {
         assert_eq!(
             &block_hash(&a, n).await,
@@ -210,11 +234,20 @@ async fn op_stack_adopts_ordos_order() {
         .expect("replica b");
     b.start_adapter().unwrap();
     let target = a.heads().await.unwrap().0;
-    b.wait_heads(Duration::from_secs(120), "replica b catches up", |u, _| u >= target)
-        .await
-        .unwrap();
-    for n in (1..=target).step_by((target as usize / 20).max(1)).chain([target]) {
-        assert_eq!(block_hash(&a, n).await, block_hash(&b, n).await, "block {n} differs");
+    b.wait_heads(Duration::from_secs(120), "replica b catches up", |u, _| {
+        u >= target
+    })
+    .await
+    .unwrap();
+    for n in (1..=target)
+        .step_by((target as usize / 20).max(1))
+        .chain([target])
+    {
+        assert_eq!(
+            block_hash(&a, n).await,
+            block_hash(&b, n).await,
+            "block {n} differs"
+        );
     }
     println!("replica b: blocks 1..={target} identical to replica a");
 
@@ -223,12 +256,16 @@ async fn op_stack_adopts_ordos_order() {
     let (_, safe_a) = a.heads().await.unwrap();
     let (_, safe_b) = b.heads().await.unwrap();
     let moved = Instant::now();
-    b.wait_heads(Duration::from_secs(90), "safe head after kill", |_, s| s >= safe_b + 10)
-        .await
-        .unwrap();
-    a.wait_heads(Duration::from_secs(90), "a's op-node follows L1", |_, s| s >= safe_a + 10)
-        .await
-        .unwrap();
+    b.wait_heads(Duration::from_secs(90), "safe head after kill", |_, s| {
+        s >= safe_b + 10
+    })
+    .await
+    .unwrap();
+    a.wait_heads(Duration::from_secs(90), "a's op-node follows L1", |_, s| {
+        s >= safe_a + 10
+    })
+    .await
+    .unwrap();
     println!(
         "after kill -9 of adapter a: safe heads advanced 10 blocks in {:?}",
         moved.elapsed()
@@ -236,5 +273,34 @@ async fn op_stack_adopts_ordos_order() {
     assert_eq!(
         block_hash(&a, safe_a + 10).await,
         block_hash(&b, safe_a + 10).await
+    );
+
+    // Adapter a restarts: it resumes from op-geth's head and keeps building b's chain.
+    let restarted = Instant::now();
+    a.start_adapter().unwrap();
+    let target = b.heads().await.unwrap().0 + 5;
+    a.wait_heads(Duration::from_secs(90), "restarted adapter a", |u, _| {
+        u >= target
+    })
+    .await
+    .unwrap();
+    b.wait_heads(Duration::from_secs(90), "replica b", |u, _| u >= target)
+        .await
+        .unwrap();
+    assert_eq!(block_hash(&a, target).await, block_hash(&b, target).await);
+    let log = std::fs::read_to_string(a.dir.join("adapter.log")).unwrap();
+    let resumed = log
+        .lines()
+        .filter(|l| l.contains("adapter starting"))
+        .nth(1)
+        .expect("second start logged")
+        .to_string();
+    assert!(
+        !resumed.contains("l2_head=0"),
+        "restart did not resume: {resumed}"
+    );
+    println!(
+        "adapter a restarted and built block {target} (identical to b) {:?} later",
+        restarted.elapsed()
     );
 }

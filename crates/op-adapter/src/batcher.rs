@@ -35,10 +35,9 @@ pub async fn read_block(l2: &Client, number: u64) -> anyhow::Result<L2Block> {
     let raw: Bytes = l2
         .call("debug_getRawBlock", json!([format!("{number:#x}")]))
         .await?;
-    let block = alloy_consensus_v1::Block::<op_alloy_consensus::OpTxEnvelope>::decode(
-        &mut raw.as_ref(),
-    )
-    .map_err(|e| anyhow!("L2 block {number} does not decode: {e}"))?;
+    let block =
+        alloy_consensus_v1::Block::<op_alloy_consensus::OpTxEnvelope>::decode(&mut raw.as_ref())
+            .map_err(|e| anyhow!("L2 block {number} does not decode: {e}"))?;
     let first = block
         .body
         .transactions
@@ -94,7 +93,11 @@ pub async fn run(
         };
         let safe = status.safe_number();
         if next_unposted > safe + 1 && last_post.elapsed() > config.repost_after {
-            tracing::warn!(safe, next_unposted, "posted channels not made safe; posting again");
+            tracing::warn!(
+                safe,
+                next_unposted,
+                "posted channels not made safe; posting again"
+            );
             next_unposted = 0;
         }
         let first = next_unposted.max(safe + 1);
@@ -139,7 +142,10 @@ async fn post(
             anyhow::ensure!(receipt.status(), "batcher transaction {hash} reverted");
             return Ok(hash);
         }
-        anyhow::ensure!(Instant::now() < deadline, "batcher transaction {hash} not mined in 60 s");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "batcher transaction {hash} not mined in 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }

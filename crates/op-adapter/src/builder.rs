@@ -8,7 +8,7 @@
 
 use crate::{
     config::RollupSettings,
-    derive::{self, Account, Candidate, Dropped, FilterRules, BlockStamp},
+    derive::{self, Account, BlockStamp, Candidate, Dropped, FilterRules},
     ordo::{OrdoBlock, OrdoStream},
     rpc::{Client, RpcError},
 };
@@ -148,8 +148,9 @@ impl Builder {
                 .and_then(|tx| tx.get("input"))
                 .and_then(Value::as_str)
                 .ok_or_else(|| anyhow!("L2 block {} has no L1-info deposit", latest.number))?;
-            let info = L1BlockInfoTx::decode_calldata(&hex::decode(input.trim_start_matches("0x"))?)
-                .map_err(|e| anyhow!("L1-info deposit of block {}: {e:?}", latest.number))?;
+            let info =
+                L1BlockInfoTx::decode_calldata(&hex::decode(input.trim_start_matches("0x"))?)
+                    .map_err(|e| anyhow!("L1-info deposit of block {}: {e:?}", latest.number))?;
             let origin = block_by_number(&endpoints.l1, info.id().number).await?;
             if origin.hash != info.block_hash() {
                 bail!("L1 re-organised below L2 block {}'s origin", latest.number);
@@ -197,7 +198,11 @@ impl Builder {
     pub async fn push(&mut self, block: OrdoBlock) -> anyhow::Result<()> {
         let slot = self.settings.schedule.slot_of(block.timestamp_ms);
         if slot <= self.head.number {
-            tracing::debug!(height = block.height, slot, "Ordo block already built into L2");
+            tracing::debug!(
+                height = block.height,
+                slot,
+                "Ordo block already built into L2"
+            );
             return Ok(());
         }
         while self.head.number + 1 < slot {
@@ -217,7 +222,10 @@ impl Builder {
             match self.try_build_next(ordo).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    tracing::warn!(block = self.head.number + 1, "building failed: {e:#}; retrying");
+                    tracing::warn!(
+                        block = self.head.number + 1,
+                        "building failed: {e:#}; retrying"
+                    );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
@@ -230,7 +238,10 @@ impl Builder {
         let s = &self.settings;
         let number = self.head.number + 1;
         let timestamp = s.schedule.timestamp(number);
-        let ordo_l1 = ordo.last().map_or(self.ordo_l1, |b| b.l1.number).max(self.ordo_l1);
+        let ordo_l1 = ordo
+            .last()
+            .map_or(self.ordo_l1, |b| b.l1.number)
+            .max(self.ordo_l1);
 
         let wants_next = ordo_l1 > self.head.origin.number
             || timestamp > self.head.origin.timestamp + s.max_sequencer_drift;
@@ -253,7 +264,10 @@ impl Builder {
         };
         let origin_header = l1_header(&self.endpoints.l1, origin.hash).await?;
         if advance && origin_header.parent_hash != self.head.origin.hash {
-            bail!("L1 re-organised: block {} does not follow the current origin", origin.number);
+            bail!(
+                "L1 re-organised: block {} does not follow the current origin",
+                origin.number
+            );
         }
 
         // Deposits: the L1-info transaction, then (in an epoch's first block) the user deposits.
@@ -267,7 +281,8 @@ impl Builder {
         .map_err(|e| anyhow!("L1-info transaction: {e:?}"))?;
         let mut deposits = vec![Bytes::from(info.encoded_2718())];
         if sequence_number == 0 {
-            deposits.extend(user_deposits(&self.endpoints.l1, s.deposit_contract, origin.hash).await?);
+            deposits
+                .extend(user_deposits(&self.endpoints.l1, s.deposit_contract, origin.hash).await?);
         }
         let rules = FilterRules {
             chain_id: s.chain_id,
@@ -354,7 +369,10 @@ impl Builder {
     }
 
     /// Sender states at the head, for the nonce and balance rules.
-    async fn accounts(&self, candidates: &[Candidate]) -> anyhow::Result<HashMap<Address, Account>> {
+    async fn accounts(
+        &self,
+        candidates: &[Candidate],
+    ) -> anyhow::Result<HashMap<Address, Account>> {
         let at = json!({ "blockHash": self.head.hash });
         let mut accounts = HashMap::new();
         for c in candidates {
@@ -392,7 +410,8 @@ impl Builder {
         kept: &[Candidate],
     ) -> Result<Value, RpcError> {
         let s = &self.settings;
-        let transactions: Vec<&Bytes> = deposits.iter().chain(kept.iter().map(|c| &c.raw)).collect();
+        let transactions: Vec<&Bytes> =
+            deposits.iter().chain(kept.iter().map(|c| &c.raw)).collect();
         let mut attributes = json!({
             "timestamp": quantity(timestamp),
             "prevRandao": origin.mix_hash,
@@ -417,7 +436,10 @@ impl Builder {
             .call("engine_forkchoiceUpdatedV3", json!([state, attributes]))
             .await?;
         let status_text = answer["payloadStatus"]["status"].as_str().unwrap_or("");
-        let Some(id) = answer["payloadId"].as_str().filter(|_| status_text == "VALID") else {
+        let Some(id) = answer["payloadId"]
+            .as_str()
+            .filter(|_| status_text == "VALID")
+        else {
             return Err(RpcError::Decode {
                 url: self.endpoints.engine.url().to_string(),
                 method: "engine_forkchoiceUpdatedV3".into(),
@@ -489,7 +511,10 @@ async fn l1_header(l1: &Client, hash: B256) -> anyhow::Result<alloy_consensus_v1
         l1.call("eth_getBlockByHash", json!([hash, false])).await?;
     let header = block.ok_or_else(|| anyhow!("L1 block {hash} is gone (re-org)"))?;
     if header.hash_slow() != hash {
-        bail!("L1 header {hash} re-hashes to {}: unsupported header fields", header.hash_slow());
+        bail!(
+            "L1 header {hash} re-hashes to {}: unsupported header fields",
+            header.hash_slow()
+        );
     }
     Ok(header)
 }

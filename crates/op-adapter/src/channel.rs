@@ -74,7 +74,7 @@ pub fn encode(blocks: &[L2Block], genesis_time: u64, chain_id: u64) -> anyhow::R
     anyhow::ensure!(chunks.len() <= u16::MAX as usize, "channel too large");
     let mut data = vec![DERIVATION_VERSION_0];
     for (i, chunk) in chunks.iter().enumerate() {
-        let frame = Frame::new(id.into(), i as u16, chunk.to_vec(), i + 1 == chunks.len());
+        let frame = Frame::new(id, i as u16, chunk.to_vec(), i + 1 == chunks.len());
         data.extend(frame.encode());
     }
     Ok(data.into())

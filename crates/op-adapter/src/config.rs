@@ -135,8 +135,14 @@ impl RollupSettings {
             gas_limit,
             ..Default::default()
         };
-        let l1_genesis = (u64_at(v, "genesis.l1.number")?, parsed(v, "genesis.l1.hash")?);
-        let l2_genesis = (u64_at(v, "genesis.l2.number")?, parsed(v, "genesis.l2.hash")?);
+        let l1_genesis = (
+            u64_at(v, "genesis.l1.number")?,
+            parsed(v, "genesis.l1.hash")?,
+        );
+        let l2_genesis = (
+            u64_at(v, "genesis.l2.number")?,
+            parsed(v, "genesis.l2.hash")?,
+        );
         if l2_genesis.0 != 0 {
             bail!("`genesis.l2.number` must be 0");
         }

@@ -117,11 +117,7 @@ pub struct Dropped {
 }
 
 /// Decodes the transactions; undecodable or disallowed ones are dropped with a reason.
-pub fn decode(
-    txs: &[Bytes],
-    rules: &FilterRules,
-    dropped: &mut Vec<Dropped>,
-) -> Vec<Candidate> {
+pub fn decode(txs: &[Bytes], rules: &FilterRules, dropped: &mut Vec<Dropped>) -> Vec<Candidate> {
     let mut out = Vec::with_capacity(txs.len());
     for raw in txs {
         let hash = alloy_primitives::keccak256(raw);
@@ -326,12 +322,24 @@ pub(crate) mod tests {
             timestamp: 1012,
         };
         // Ordo names block 10: stay.
-        assert_eq!(choose_origin(&cur, Some(&next), 10, 1020, 600), (false, true));
+        assert_eq!(
+            choose_origin(&cur, Some(&next), 10, 1020, 600),
+            (false, true)
+        );
         // Ordo names block 15: one step, if the next block is not newer than the L2 block.
-        assert_eq!(choose_origin(&cur, Some(&next), 15, 1020, 600), (true, true));
-        assert_eq!(choose_origin(&cur, Some(&next), 15, 1010, 600), (false, true));
+        assert_eq!(
+            choose_origin(&cur, Some(&next), 15, 1020, 600),
+            (true, true)
+        );
+        assert_eq!(
+            choose_origin(&cur, Some(&next), 15, 1010, 600),
+            (false, true)
+        );
         // Past the drift: forced forward when possible, otherwise no transactions.
-        assert_eq!(choose_origin(&cur, Some(&next), 10, 1700, 600), (true, true));
+        assert_eq!(
+            choose_origin(&cur, Some(&next), 10, 1700, 600),
+            (true, true)
+        );
         assert_eq!(choose_origin(&cur, None, 10, 1700, 600), (false, false));
     }
 
@@ -366,13 +374,13 @@ pub(crate) mod tests {
             Bytes::from(TxEnvelope::Eip4844(signed).encoded_2718())
         };
         let txs = [
-            transfer(&a, 902, 0, 21_000, 1),     // other chain
-            blob,                                // blob type
-            Bytes::from_static(&[0x7e, 0x01]),   // deposit type
-            transfer(&a, 901, 0, 60_000, 1),     // fits (60k of 100k)
-            transfer(&a, 901, 1, 50_000, 1),     // over the budget
-            transfer(&poor, 901, 0, 21_000, 1),  // no funds
-            transfer(&a, 901, 1, 21_000, 1),     // fits
+            transfer(&a, 902, 0, 21_000, 1),    // other chain
+            blob,                               // blob type
+            Bytes::from_static(&[0x7e, 0x01]),  // deposit type
+            transfer(&a, 901, 0, 60_000, 1),    // fits (60k of 100k)
+            transfer(&a, 901, 1, 50_000, 1),    // over the budget
+            transfer(&poor, 901, 0, 21_000, 1), // no funds
+            transfer(&a, 901, 1, 21_000, 1),    // fits
         ];
         let mut accounts = rich(&[&a]);
         accounts.insert(

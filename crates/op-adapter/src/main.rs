@@ -1,21 +1,24 @@
 //! `ordo-op-adapter`: runs one rollup's builder and batcher against op-geth, op-node and L1.
 
 use alloy::signers::local::PrivateKeySigner;
+use alloy_primitives::{Address, U256};
 use anyhow::Context;
 use clap::Parser;
-use alloy_primitives::{Address, U256};
 use ordo_op_adapter::{
     batcher::{self, BatcherConfig},
     builder::{self, Builder, Endpoints},
-    setup,
     config::RollupSettings,
     ordo::OrdoStream,
     rpc::{Client, JwtSecret},
+    setup,
 };
 use std::{path::PathBuf, time::Duration};
 
 #[derive(Parser)]
-#[command(version, about = "Builds an OP Stack rollup's blocks and batches from Ordo's certified order")]
+#[command(
+    version,
+    about = "Builds an OP Stack rollup's blocks and batches from Ordo's certified order"
+)]
 enum Command {
     /// Follow Ordo and build the rollup's blocks and batches.
     Run(Args),
@@ -103,8 +106,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     match Command::parse() {
@@ -117,7 +119,10 @@ async fn main() -> anyhow::Result<()> {
             });
             let ten_thousand_eth = U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18));
             let alloc: Vec<_> = args.fund.iter().map(|a| (*a, ten_thousand_eth)).collect();
-            write_json(&args.out, &setup::l2_genesis(args.chain_id, timestamp, &alloc))
+            write_json(
+                &args.out,
+                &setup::l2_genesis(args.chain_id, timestamp, &alloc),
+            )
         }
         Command::RollupConfig(args) => {
             let timeout = Duration::from_secs(10);
@@ -187,7 +192,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .await?
     };
-    tracing::info!(l2_head = head.number, l1_origin = head.origin.number, ordo_from = from, "adapter starting");
+    tracing::info!(
+        l2_head = head.number,
+        l1_origin = head.origin.number,
+        ordo_from = from,
+        "adapter starting"
+    );
     let stream = OrdoStream::new(args.ordo_ws.clone(), group_key, args.rollup, from);
     let batcher = batcher::run(
         settings,

@@ -74,7 +74,11 @@ impl Verifier {
             .verify_rollup_batch(&batch)
             .map_err(|e| anyhow!("batch at height {}: {e}", batch.header.height))?;
         if batch.rollup != self.rollup {
-            bail!("asked for rollup {}, got rollup {}", self.rollup, batch.rollup);
+            bail!(
+                "asked for rollup {}, got rollup {}",
+                self.rollup,
+                batch.rollup
+            );
         }
         if batch.header.height != self.next_height {
             bail!(

@@ -58,8 +58,7 @@ impl JwtSecret {
     pub fn read(path: &std::path::Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading JWT secret {}: {e}", path.display()))?;
-        Self::from_hex(&text)
-            .map_err(|e| anyhow::anyhow!("JWT secret {}: {e}", path.display()))
+        Self::from_hex(&text).map_err(|e| anyhow::anyhow!("JWT secret {}: {e}", path.display()))
     }
 
     /// An HS256 token with the current `iat`, which is all the Engine API checks (within 60 s).

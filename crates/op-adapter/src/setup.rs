@@ -19,7 +19,12 @@ const EIP1559_DENOMINATOR_CANYON: u64 = 250;
 pub fn l2_genesis(chain_id: u64, timestamp: u64, alloc: &[(Address, U256)]) -> Value {
     let alloc: serde_json::Map<String, Value> = alloc
         .iter()
-        .map(|(a, balance)| (format!("{a:#x}"), json!({ "balance": format!("{balance:#x}") })))
+        .map(|(a, balance)| {
+            (
+                format!("{a:#x}"),
+                json!({ "balance": format!("{balance:#x}") }),
+            )
+        })
         .collect();
     json!({
         "config": {
@@ -120,7 +125,10 @@ mod tests {
         };
         let batcher = Address::repeat_byte(0xba);
         let json = rollup_config(901, &l1, B256::repeat_byte(2), 1_700_000_000, 1, batcher);
-        assert_eq!(json["batch_inbox_address"], "0xff00000000000000000000000000000000000901");
+        assert_eq!(
+            json["batch_inbox_address"],
+            "0xff00000000000000000000000000000000000901"
+        );
         let s = RollupSettings::from_json(&json).unwrap();
         assert_eq!(s.chain_id, 901);
         assert_eq!(s.l1_genesis, (7, B256::repeat_byte(7)));
