@@ -15,7 +15,7 @@ OP_MODULE        := $(OP_CACHE)/module-$(OPTIMISM_VERSION)
 OP_NODE_BIN      := $(OP_CACHE)/bin/op-node-$(OPTIMISM_VERSION)
 OP_GETH_BIN      := $(OP_CACHE)/bin/geth-$(OP_GETH_VERSION)
 GO               ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
-OP_GO_ENV        := GOFLAGS=-mod=mod GOTOOLCHAIN=local GONOSUMDB=github.com/ethereum-optimism
+OP_GO_ENV        := GOFLAGS=-mod=mod GONOSUMDB=github.com/ethereum-optimism
 export OP_NODE_BIN OP_GETH_BIN
 
 .PHONY: op-bins go-check
