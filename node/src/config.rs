@@ -15,7 +15,7 @@ use commonware_cryptography::{
 use ordo_types::{BlockLimits, RollupId, RollupKind, RollupSpec};
 use serde::{Deserialize, Serialize};
 use std::{
-    collections::HashSet,
+    collections::{BTreeMap, HashSet},
     net::SocketAddr,
     num::NonZeroU32,
     path::{Path, PathBuf},
@@ -32,6 +32,10 @@ pub struct NodeConfig {
     /// This validator's L1 endpoint (required when `chain.l1` names an inbox).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l1: Option<NodeL1>,
+    /// Execution RPC (e.g. op-geth) of rollups, keyed by rollup id: `/rollup/<id>` forwards
+    /// Ethereum reads there, so that URL is a rollup's whole JSON-RPC endpoint.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub execution_rpc: BTreeMap<String, String>,
     /// Switches for tests only.
     #[serde(default, skip_serializing_if = "Testing::is_off")]
     pub testing: Testing,
@@ -380,6 +384,18 @@ impl NodeConfig {
             }
             (None, None) => {}
         }
+        for (id, url) in &self.execution_rpc {
+            let known = id
+                .parse::<u64>()
+                .ok()
+                .filter(|id| self.chain.rollups.iter().any(|r| r.id == *id));
+            if known.is_none() {
+                bail!("invalid `execution_rpc.{id}`: not a registered rollup id");
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("invalid `execution_rpc.{id}`: must be an http:// or https:// URL");
+            }
+        }
         Ok(Loaded {
             config: self,
             identity,
@@ -493,6 +509,20 @@ mod tests {
             "l1.rpc",
         );
         error_after(|c| c.chain.l1 = None, "l1");
+        error_after(
+            |c| {
+                c.execution_rpc
+                    .insert("904".into(), "http://127.0.0.1:9545".into());
+            },
+            "execution_rpc.904",
+        );
+        error_after(
+            |c| {
+                c.execution_rpc
+                    .insert("901".into(), "127.0.0.1:9545".into());
+            },
+            "execution_rpc.901",
+        );
     }
 
     #[test]

@@ -145,6 +145,7 @@ pub fn genesis(opts: GenesisOptions<'_>) -> Result<String> {
                 poll_interval_ms: 250,
                 request_timeout_ms: 2_000,
             }),
+            execution_rpc: Default::default(),
             testing: Default::default(),
         };
         // Fail now rather than at start if anything we wrote would not load.

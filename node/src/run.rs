@@ -210,6 +210,11 @@ pub fn run(loaded: Loaded) -> Result<()> {
                 max_request_bytes: 4 * 1024 * 1024,
                 max_connections: 1_024,
                 health_staleness: Duration::from_secs(10),
+                execution_rpc: config
+                    .execution_rpc
+                    .iter()
+                    .map(|(id, url)| (id.parse().expect("checked at load"), url.clone()))
+                    .collect(),
             },
             handle.clone(),
             metrics,

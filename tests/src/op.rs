@@ -112,16 +112,25 @@ pub struct Replica {
 }
 
 impl Replica {
+    /// Ports a replica takes from `base` (op-geth's RPC is `base`).
+    pub const PORTS: u16 = 4;
+
     /// Initialises op-geth from `genesis` (shared by every replica of the rollup) and starts
-    /// op-geth and op-node. `rollup_json` is written from this replica's genesis when absent.
+    /// op-geth and op-node on ports `base..base + PORTS` (op-geth's RPC on `base`; 0 picks free
+    /// ones). `rollup_json` is written from this replica's genesis when absent.
     pub async fn start(
         dir: &Path,
         inputs: &RollupInputs<'_>,
         genesis: &Path,
         rollup_json: &Path,
+        base: u16,
     ) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let base = free_port_range(4);
+        let base = if base == 0 {
+            free_port_range(Self::PORTS)
+        } else {
+            base
+        };
         let (http, auth, p2p, node) = (base, base + 1, base + 2, base + 3);
         let jwt = dir.join("jwt.txt");
         std::fs::write(&jwt, hex::encode(rand_secret()))?;

@@ -10,9 +10,9 @@
 //! 4. The first adapter restarts, resumes from its op-geth's head and builds the same blocks.
 
 use ordo_tests::{
-    cluster::Cluster,
+    cluster::{free_port_range, Cluster},
     l1::{Anvil, Inbox},
-    op::{write_genesis, Replica, RollupInputs},
+    op::{rpc, write_genesis, Replica, RollupInputs},
     txgen,
 };
 use serde_json::Value;
@@ -84,12 +84,26 @@ async fn op_stack_adopts_ordos_order() {
         "--l1-confirmations".into(),
         "1".into(),
     ];
+    // Replica ports first: validator 1 serves rollup 901's whole Ethereum RPC, reads from a's
+    // op-geth.
+    let ports = free_port_range(2 * Replica::PORTS);
+    // Held until the replicas start, so the cluster does not pick these ports.
+    let mut reserved: Vec<std::net::TcpListener> = (0..2 * Replica::PORTS)
+        .map(|i| std::net::TcpListener::bind(("127.0.0.1", ports + i)).unwrap())
+        .collect();
+    let a_rpc = format!("http://127.0.0.1:{ports}");
     let cluster = Cluster::start_with(
         4,
         "901:evm,902:evm,903:opaque",
         100,
         &genesis_args,
-        Box::new(|_, _| {}),
+        Box::new(move |i, config| {
+            if i == 1 {
+                let mut upstreams = toml::Table::new();
+                upstreams.insert(ROLLUP.to_string(), a_rpc.clone().into());
+                config.insert("execution_rpc".into(), upstreams.into());
+            }
+        }),
     )
     .expect("cluster");
     cluster
@@ -114,9 +128,16 @@ async fn op_stack_adopts_ordos_order() {
         group_key: &cluster.group_key,
         batcher_key: BATCHER_KEY,
     };
-    let mut a = Replica::start(&dir.path().join("a"), &inputs, &genesis, &rollup_json)
-        .await
-        .expect("replica a");
+    reserved.drain(..Replica::PORTS as usize);
+    let mut a = Replica::start(
+        &dir.path().join("a"),
+        &inputs,
+        &genesis,
+        &rollup_json,
+        ports,
+    )
+    .await
+    .expect("replica a");
     a.start_adapter().unwrap();
     a.wait_heads(Duration::from_secs(60), "first L2 blocks", |u, _| u >= 2)
         .await
@@ -139,11 +160,13 @@ async fn op_stack_adopts_ordos_order() {
     let mut built: Vec<String> = Vec::new();
     let mut scanned = 0u64;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while first_seen.len() < good.len() {
+    let arrived =
+        |seen: &HashMap<String, Duration>| good.iter().filter(|h| seen.contains_key(**h)).count();
+    while arrived(&first_seen) < good.len() {
         assert!(
             Instant::now() < deadline,
             "{} of {} transactions reached op-geth (logs in {})",
-            first_seen.len(),
+            arrived(&first_seen),
             good.len(),
             dir.path().display()
         );
@@ -205,6 +228,44 @@ async fn op_stack_adopts_ordos_order() {
         "the filtered transaction is not reported in the adapter's log"
     );
 
+    // One URL for the rollup: Ordo answers writes and its own methods, op-geth the reads.
+    let url = format!("http://{}/rollup/{ROLLUP}", cluster.rpc[1]);
+    let sender = format!("{:#x}", senders[0].address());
+    assert_eq!(
+        rpc(&url, "eth_chainId", serde_json::json!([]))
+            .await
+            .unwrap(),
+        "0x385"
+    );
+    let nonce = rpc(
+        &url,
+        "eth_getTransactionCount",
+        serde_json::json!([sender, "latest"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        nonce,
+        format!("{:#x}", TXS / SENDERS),
+        "nonce read through /rollup/901"
+    );
+    let receipt = rpc(
+        &url,
+        "eth_getTransactionReceipt",
+        serde_json::json!([good[0]]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        receipt["status"], "0x1",
+        "L2 receipt through /rollup/901: {receipt}"
+    );
+    let preconf = rpc(&url, "ordo_getReceipt", serde_json::json!([good[0]]))
+        .await
+        .unwrap();
+    assert_eq!(preconf["status"], "finalized");
+    println!("/rollup/{ROLLUP}: chain id and ordo_getReceipt from Ordo, nonce and L2 receipt from op-geth");
+
     // Safe head: op-node derives the same blocks from the batches on L1.
     let (_, safe) = a
         .wait_heads(Duration::from_secs(120), "safe head", |_, s| {
@@ -229,9 +290,16 @@ async fn op_stack_adopts_ordos_order() {
     println!("op-node's safe head {safe} ({safe_hash}) is the adapter's block");
 
     // A second replica joins mid-run and builds the same chain.
-    let mut b = Replica::start(&dir.path().join("b"), &inputs, &genesis, &rollup_json)
-        .await
-        .expect("replica b");
+    drop(reserved);
+    let mut b = Replica::start(
+        &dir.path().join("b"),
+        &inputs,
+        &genesis,
+        &rollup_json,
+        ports + Replica::PORTS,
+    )
+    .await
+    .expect("replica b");
     b.start_adapter().unwrap();
     let target = a.heads().await.unwrap().0;
     b.wait_heads(Duration::from_secs(120), "replica b catches up", |u, _| {

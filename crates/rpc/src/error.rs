@@ -23,6 +23,8 @@ pub const LANE_FULL: i32 = -32005;
 pub const NOT_FOUND: i32 = -32010;
 /// The node failed internally (storage); the request itself may be fine.
 pub const INTERNAL: i32 = -32603;
+/// Request body larger than the node accepts (as jsonrpsee answers it).
+pub const REQUEST_TOO_BIG: i32 = -32007;
 /// Method not found: used when `eth_*` methods are called outside `/rollup/<id>`.
 pub const METHOD_NOT_FOUND: i32 = -32601;
 

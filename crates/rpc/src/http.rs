@@ -5,7 +5,7 @@
 //! the protocol (parsing, batches, WebSocket framing, subscriptions) and the limits (body size,
 //! concurrent connections).
 
-use crate::methods::RollupPath;
+use crate::{methods::RollupPath, proxy};
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -18,6 +18,7 @@ use jsonrpsee::server::{Methods, StopHandle, TowerServiceBuilder};
 use ordo_engine::Handle;
 use serde::Serialize;
 use std::{
+    collections::HashMap,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -32,6 +33,9 @@ pub(crate) struct App {
     pub metrics: MetricsFn,
     pub health_staleness: Duration,
     pub rpc: Rpc,
+    /// Execution RPC of each rollup that has one: reads at `/rollup/<id>` go there.
+    pub upstreams: Arc<HashMap<u64, proxy::Upstream>>,
+    pub max_request_bytes: usize,
 }
 
 /// Builds one jsonrpsee service per request; the builder shares the connection guard.
@@ -72,6 +76,17 @@ async fn root_rpc(State(app): State<App>, request: Request) -> Response {
 }
 
 async fn rollup_rpc(State(app): State<App>, Path(id): Path<u64>, mut request: Request) -> Response {
+    if let Some(upstream) = app.upstreams.get(&id) {
+        if proxy::is_http_call(&request) {
+            let (parts, body) = request.into_parts();
+            return proxy::split(upstream, body, app.max_request_bytes, |body| {
+                let mut request = Request::from_parts(parts.clone(), body);
+                request.extensions_mut().insert(RollupPath(id));
+                app.rpc.call(request)
+            })
+            .await;
+        }
+    }
     // jsonrpsee hands request extensions to every call (and, for WebSocket, to every call on
     // the connection), which is how `eth_sendRawTransaction` learns its rollup.
     request.extensions_mut().insert(RollupPath(id));

@@ -4,7 +4,8 @@
 //! - `ordo_*` methods at `/` (submit, receipts, blocks, rollup batches, status) and the
 //!   `ordo_subscribe*` WebSocket subscriptions to certified blocks;
 //! - `eth_sendRawTransaction` / `eth_chainId` at `/rollup/<id>`, so a wallet or tool pointed at
-//!   that URL submits to that rollup unchanged;
+//!   that URL submits to that rollup unchanged; with the rollup's execution RPC configured, every
+//!   other Ethereum method there is forwarded to it (`proxy`), making it one full endpoint;
 //! - `GET /health` (200 while finalization is recent, 503 otherwise) and `GET /metrics`.
 //!
 //! Every certified object is also returned as its canonical codec bytes (`encoded`), so clients
@@ -14,6 +15,7 @@
 mod error;
 mod http;
 mod methods;
+mod proxy;
 mod subscriptions;
 pub mod view;
 
@@ -27,7 +29,7 @@ pub use subscriptions::MAX_RECEIPT_FILTER;
 
 use anyhow::{ensure, Context as _};
 use jsonrpsee::server::{BatchRequestConfig, PingConfig, Server, ServerConfig};
-use std::{net::SocketAddr, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
 
 /// Largest response the server writes (a full block with its hex-encoded transactions).
@@ -43,6 +45,8 @@ pub struct Config {
     pub max_connections: u32,
     /// `/health` answers 503 once the last finalization is older than this.
     pub health_staleness: Duration,
+    /// Execution RPC (op-geth) of each rollup: `/rollup/<id>` forwards Ethereum reads there.
+    pub execution_rpc: HashMap<u64, String>,
 }
 
 impl Default for Config {
@@ -52,6 +56,7 @@ impl Default for Config {
             max_request_bytes: 1 << 20,
             max_connections: 1024,
             health_staleness: Duration::from_secs(30),
+            execution_rpc: HashMap::new(),
         }
     }
 }
@@ -94,6 +99,13 @@ pub async fn serve(
         handle: handle.clone(),
         metrics,
         health_staleness: cfg.health_staleness,
+        upstreams: Arc::new(
+            cfg.execution_rpc
+                .iter()
+                .map(|(id, url)| (*id, proxy::Upstream::new(url.clone())))
+                .collect(),
+        ),
+        max_request_bytes: cfg.max_request_bytes as usize,
         rpc: http::Rpc {
             builder,
             methods: methods::module(handle).into(),

@@ -90,6 +90,7 @@ impl Node {
                 max_request_bytes: MAX_REQUEST_BYTES,
                 max_connections,
                 health_staleness: Duration::from_secs(5),
+                execution_rpc: Default::default(),
             },
             handle.clone(),
             Arc::new(|| METRICS.to_string()),
