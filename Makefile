@@ -56,11 +56,12 @@ test-cluster: build
 bench: build
 	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS)
 
-## devnet: anvil as L1 with the inbox deployed, and $(VALIDATORS) validators with $(ROLLUPS)
-## following it; Ctrl-C stops it.
-devnet: build contracts-build
+## devnet: anvil as L1 with the inbox deployed, $(VALIDATORS) validators with $(ROLLUPS) following it,
+## and OP rollups 901 and 902 (op-geth, op-node, adapter); Ctrl-C stops it.
+devnet: build contracts-build op-bins
 	$(ORDO_NODE) --version >/dev/null
 	DEVNET_DIR=$(DEVNET_DIR) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) ORDO_NODE=$(ORDO_NODE) \
+		ADAPTER=$(CARGO_TARGET_DIR)/debug/ordo-op-adapter OP_GETH_BIN=$(OP_GETH_BIN) OP_NODE_BIN=$(OP_NODE_BIN) \
 		CONTRACTS_DIR=$(CURDIR)/$(CONTRACTS_DIR) devnet/run.sh
 
 ## devnet-clean: wipe the devnet's data.

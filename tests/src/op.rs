@@ -33,22 +33,6 @@ pub fn adapter_binary() -> PathBuf {
     node_binary().with_file_name("ordo-op-adapter")
 }
 
-/// The L1 chain config op-node needs for a chain id outside its registry (anvil, Prague).
-pub fn l1_chain_config(chain_id: u64) -> Value {
-    json!({
-        "chainId": chain_id,
-        "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0, "eip158Block": 0,
-        "byzantiumBlock": 0, "constantinopleBlock": 0, "petersburgBlock": 0, "istanbulBlock": 0,
-        "berlinBlock": 0, "londonBlock": 0, "mergeNetsplitBlock": 0,
-        "terminalTotalDifficulty": 0,
-        "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0,
-        "blobSchedule": {
-            "cancun": { "target": 3, "max": 6, "baseFeeUpdateFraction": 3338477 },
-            "prague": { "target": 6, "max": 9, "baseFeeUpdateFraction": 5007716 }
-        }
-    })
-}
-
 fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .output()
@@ -174,15 +158,10 @@ impl Replica {
                 .arg(rollup_json))?;
         }
         let l1_config = dir.join("l1-chain.json");
-        let l1_chain: u64 = u64::from_str_radix(
-            rpc(inputs.l1_url, "eth_chainId", json!([]))
-                .await?
-                .as_str()
-                .unwrap_or("0x0")
-                .trim_start_matches("0x"),
-            16,
-        )?;
-        std::fs::write(&l1_config, l1_chain_config(l1_chain).to_string())?;
+        run(Command::new(adapter_binary())
+            .args(["l1-chain-config", "--l1-rpc", inputs.l1_url])
+            .arg("--out")
+            .arg(&l1_config))?;
         let op_node = spawn_logged(
             dir,
             "op-node",

@@ -26,6 +26,16 @@ enum Command {
     L2Genesis(L2GenesisArgs),
     /// Write op-node's rollup.json, anchored at the current L1 head and op-geth's genesis.
     RollupConfig(RollupConfigArgs),
+    /// Write the L1 chain config op-node needs for an L1 outside its registry (e.g. anvil).
+    L1ChainConfig(L1ChainConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct L1ChainConfigArgs {
+    #[arg(long)]
+    l1_rpc: String,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -123,6 +133,11 @@ async fn main() -> anyhow::Result<()> {
                 &args.out,
                 &setup::l2_genesis(args.chain_id, timestamp, &alloc),
             )
+        }
+        Command::L1ChainConfig(args) => {
+            let l1 = Client::new(&args.l1_rpc, None, Duration::from_secs(10));
+            let chain: U256 = l1.call("eth_chainId", serde_json::json!([])).await?;
+            write_json(&args.out, &setup::l1_chain_config(chain.to()))
         }
         Command::RollupConfig(args) => {
             let timeout = Duration::from_secs(10);

@@ -111,6 +111,23 @@ pub fn rollup_config(
     })
 }
 
+/// The L1 chain config op-node needs for an L1 outside its registry (`--rollup.l1-chain-config`):
+/// an anvil-like chain with every fork through Prague from genesis.
+pub fn l1_chain_config(chain_id: u64) -> Value {
+    json!({
+        "chainId": chain_id,
+        "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0, "eip158Block": 0,
+        "byzantiumBlock": 0, "constantinopleBlock": 0, "petersburgBlock": 0, "istanbulBlock": 0,
+        "berlinBlock": 0, "londonBlock": 0, "mergeNetsplitBlock": 0,
+        "terminalTotalDifficulty": 0,
+        "shanghaiTime": 0, "cancunTime": 0, "pragueTime": 0,
+        "blobSchedule": {
+            "cancun": { "target": 3, "max": 6, "baseFeeUpdateFraction": 3338477 },
+            "prague": { "target": 6, "max": 9, "baseFeeUpdateFraction": 5007716 }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
