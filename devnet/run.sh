@@ -81,11 +81,11 @@ wait_http() { # url, what
   echo "$2 did not start" >&2; exit 1
 }
 
-batcher_index=1
+batcher_index=8
 for id in $OP_ROLLUPS; do
   dir="$DEVNET_DIR/rollup-$id"
   mkdir -p "$dir"
-  # Each rollup posts batches from its own anvil account (1, 2, ...).
+  # Each rollup posts batches from its own anvil account (8, 9): not one of those printed for users.
   batcher_key=$("$BIN/cast" wallet private-key --mnemonic "test test test test test test test test test test test junk" --mnemonic-index "$batcher_index")
   batcher_index=$((batcher_index + 1))
   echo "$batcher_key" >"$dir/batcher.key"
