@@ -17,7 +17,7 @@ ROLLUPS          ?= 901:evm,902:evm,903:opaque
 include mk/contracts.mk
 include mk/op.mk
 
-.PHONY: all deps build test test-rust test-sim test-cluster bench devnet devnet-clean lint fmt clean
+.PHONY: all deps build test test-rust test-sim test-cluster test-devnet bench devnet devnet-clean lint fmt clean
 
 all: build
 
@@ -43,6 +43,7 @@ build: deps rocksdb
 ## (Whole-workspace selections keep cargo's feature set, hence its build cache, the same as `build`.)
 test: build contracts-test op-bins
 	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast -- --nocapture
+	$(MAKE) --no-print-directory test-devnet
 
 ## test-sim: the deterministic simulation only (SEEDS=n seeds, default 4; each runs twice).
 test-sim: build
@@ -63,6 +64,12 @@ devnet: build contracts-build op-bins
 	DEVNET_DIR=$(DEVNET_DIR) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) ORDO_NODE=$(ORDO_NODE) \
 		ADAPTER=$(CARGO_TARGET_DIR)/debug/ordo-op-adapter OP_GETH_BIN=$(OP_GETH_BIN) OP_NODE_BIN=$(OP_NODE_BIN) \
 		CONTRACTS_DIR=$(CURDIR)/$(CONTRACTS_DIR) devnet/run.sh
+
+## test-devnet: the devnet README's quickstart, scripted, on a fresh temporary devnet.
+test-devnet: build contracts-build op-bins
+	ORDO_NODE=$(ORDO_NODE) ADAPTER=$(CARGO_TARGET_DIR)/debug/ordo-op-adapter OP_GETH_BIN=$(OP_GETH_BIN) \
+		OP_NODE_BIN=$(OP_NODE_BIN) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) \
+		CONTRACTS_DIR=$(CURDIR)/$(CONTRACTS_DIR) devnet/test.sh
 
 ## devnet-clean: wipe the devnet's data.
 devnet-clean:
