@@ -96,7 +96,7 @@ for id in $OP_ROLLUPS; do
   fi
   "$OP_GETH_BIN" --datadir "$dir/geth" --http --http.addr 127.0.0.1 --http.port "$(op_port "$id" 0)" \
     --http.api web3,debug,eth,txpool,net --authrpc.addr 127.0.0.1 --authrpc.port "$(op_port "$id" 1)" \
-    --authrpc.jwtsecret "$dir/jwt.txt" --syncmode full --gcmode archive --nodiscover --maxpeers 0 \
+    --authrpc.jwtsecret "$dir/jwt.txt" --syncmode full --gcmode archive --cache 128 --nodiscover --maxpeers 0 \
     --port "$(op_port "$id" 2)" --networkid "$id" --rollup.disabletxpoolgossip >"$dir/op-geth.log" 2>&1 &
   pids+=($!)
   wait_http "http://127.0.0.1:$(op_port "$id" 0)" "op-geth of rollup $id (see $dir/op-geth.log)"
