@@ -8,6 +8,8 @@ L1=${L1:-http://127.0.0.1:8645}
 KEY=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 # anvil account 0
 KEY2=0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a # anvil account 2
 fail() { echo "quickstart: FAILED: $*" >&2; exit 1; }
+# "0x1" once the rollup executed the transaction successfully (empty while it has no receipt).
+l2_status() { "$CAST" receipt "$1" --json --rpc-url "$2" 2>/dev/null | jq -r '.status // empty' || true; }
 step() { echo; echo "== $*"; }
 
 step "1. a transfer on rollup 901 and one on rollup 902, through Ordo"
@@ -15,7 +17,7 @@ for id in 901 902; do
   tx=$("$CAST" send --rpc-url "$ORDO/rollup/$id" --private-key "$KEY" \
     0x000000000000000000000000000000000000dEaD --value 0.01ether --json | jq -r .transactionHash)
   echo "rollup $id: $tx"
-  [ "$("$CAST" receipt "$tx" status --rpc-url "$ORDO/rollup/$id")" = "1 (success)" ] || fail "transfer on $id"
+  [ "$(l2_status "$tx" "$ORDO/rollup/$id")" = 0x1 ] || fail "transfer on $id"
 done
 
 step "2. deploy a contract on rollup 902 and call it"
@@ -43,11 +45,11 @@ fee=$("$CAST" call "$inbox" 'fee(uint64)(uint256)' 901 --rpc-url "$L1" | awk '{p
 forced=$("$CAST" keccak "$raw")
 echo "queued on L1: $forced; waiting for rollup 901 to include it"
 for _ in $(seq 90); do
-  status=$("$CAST" receipt "$forced" status --rpc-url "$ORDO/rollup/901" 2>/dev/null || true)
-  [ "$status" = "1 (success)" ] && break
+  status=$(l2_status "$forced" "$ORDO/rollup/901")
+  [ "$status" = 0x1 ] && break
   sleep 1
 done
-[ "$status" = "1 (success)" ] || fail "forced transaction not included on rollup 901"
+[ "$status" = 0x1 ] || fail "forced transaction not included on rollup 901"
 curl -s "$ORDO" -H 'content-type: application/json' \
   --data "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ordo_getReceipt\",\"params\":[\"$forced\"]}" \
   | jq -e '.result.receipt.forced == true' >/dev/null || fail "receipt not marked forced"
@@ -57,7 +59,7 @@ step "5. kill validator 3; the chain goes on"
 pkill -9 -f "validator-3.toml" || fail "validator 3 not running"
 tx=$("$CAST" send --rpc-url "$ORDO/rollup/901" --private-key "$KEY" \
   0x000000000000000000000000000000000000dEaD --value 0.01ether --json | jq -r .transactionHash)
-[ "$("$CAST" receipt "$tx" status --rpc-url "$ORDO/rollup/901")" = "1 (success)" ] || fail "no progress without validator 3"
+[ "$(l2_status "$tx" "$ORDO/rollup/901")" = 0x1 ] || fail "no progress without validator 3"
 echo "transfer $tx included with 3 of 4 validators"
 echo
 echo "quickstart: 5 passed, 0 failed"
