@@ -12,7 +12,7 @@ devnet=$!
 stop() {
   # SIGINT to the whole group: run.sh stops its children and waits for them.
   kill -INT -- "-$devnet" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$devnet" 2>/dev/null || break; sleep 0.2; done
+  for _ in $(seq 150); do kill -0 "$devnet" 2>/dev/null || break; sleep 0.2; done
   kill -KILL -- "-$devnet" 2>/dev/null || true
   if [ "${ok:-0}" = 1 ]; then rm -rf "$DEVNET_DIR"; else echo "devnet kept in $DEVNET_DIR" >&2; fi
 }

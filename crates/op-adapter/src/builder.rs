@@ -134,6 +134,14 @@ impl Builder {
             if origin.hash != settings.l1_genesis.1 {
                 bail!("L1 block {} is not rollup.json's genesis.l1", origin.number);
             }
+            if origin.timestamp > latest.timestamp {
+                bail!(
+                    "rollup.json's genesis.l1 (timestamp {}) is newer than the L2 genesis ({}): \
+                     no L2 block could have it as origin",
+                    origin.timestamp,
+                    latest.timestamp
+                );
+            }
             Head {
                 number: 0,
                 hash: latest.hash,

@@ -145,8 +145,18 @@ async fn main() -> anyhow::Result<()> {
             let l2 = Client::new(&args.l2_rpc, None, timeout);
             let l1_chain: U256 = l1.call("eth_chainId", serde_json::json!([])).await?;
             let l1_head: U256 = l1.call("eth_blockNumber", serde_json::json!([])).await?;
-            let anchor = builder::block_by_number(&l1, l1_head.to()).await?;
             let genesis = builder::block_by_number(&l2, 0).await?;
+            // L2 blocks may not be older than their L1 origin: anchor at the newest L1 block
+            // not newer than the L2 genesis.
+            let mut anchor = builder::block_by_number(&l1, l1_head.to()).await?;
+            while anchor.timestamp > genesis.timestamp && anchor.number > 0 {
+                anchor = builder::block_by_number(&l1, anchor.number - 1).await?;
+            }
+            anyhow::ensure!(
+                anchor.timestamp <= genesis.timestamp,
+                "every L1 block is newer than the L2 genesis (timestamp {})",
+                genesis.timestamp
+            );
             let config = setup::rollup_config(
                 args.chain_id,
                 &setup::L1Anchor {

@@ -9,6 +9,7 @@
 use anyhow::{anyhow, bail, Context};
 use bytes::Bytes;
 use commonware_codec::Decode as _;
+use futures::FutureExt as _;
 use jsonrpsee::{
     core::client::{ClientT, Subscription, SubscriptionClientT},
     rpc_params,
@@ -181,6 +182,9 @@ impl OrdoStream {
             self.connection = Some((client, subscription));
         }
         let (client, subscription) = self.connection.as_mut().expect("connected above");
+        // Notifications only wake this loop (the data comes from the backfill): drop those
+        // already queued, so the subscription never fills up while the adapter is busy.
+        while let Some(Some(Ok(_))) = subscription.next().now_or_never() {}
         let batches: Vec<EncodedBatch> = client
             .request(
                 "ordo_getRollupBatches",
