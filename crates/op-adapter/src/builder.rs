@@ -54,16 +54,16 @@ pub struct Head {
 #[serde(rename_all = "camelCase")]
 struct RpcBlock {
     hash: B256,
-    #[serde(with = "alloy_serde_quantity")]
+    #[serde(with = "hex_quantity")]
     number: u64,
-    #[serde(with = "alloy_serde_quantity")]
+    #[serde(with = "hex_quantity")]
     timestamp: u64,
     #[serde(default)]
     transactions: Vec<Value>,
 }
 
 /// Hex quantity (de)serialisation without another dependency.
-mod alloy_serde_quantity {
+mod hex_quantity {
     use serde::{Deserialize, Deserializer};
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         let s = String::deserialize(d)?;
@@ -533,7 +533,7 @@ struct RpcLog {
     address: Address,
     topics: Vec<B256>,
     data: Bytes,
-    #[serde(with = "alloy_serde_quantity")]
+    #[serde(with = "hex_quantity")]
     log_index: u64,
 }
 
