@@ -139,6 +139,18 @@ pub struct Queued {
 }
 
 impl Inbox {
+    /// `ordo-node genesis` arguments for a chain that follows this inbox on `anvil` (1 confirmation).
+    pub fn genesis_args(&self, anvil: &Anvil) -> Vec<String> {
+        vec![
+            "--l1-inbox".to_string(),
+            self.address.to_string(),
+            "--l1-rpc".into(),
+            anvil.url(),
+            "--l1-confirmations".into(),
+            "1".into(),
+        ]
+    }
+
     /// Deploys an inbox whose entries are due `inclusion_delay` L1 blocks after submission.
     pub async fn deploy(anvil: &Anvil, inclusion_delay: u64) -> Result<Self> {
         let provider = anvil.provider();

@@ -110,14 +110,7 @@ async fn forced_inclusion_against_anvil() {
         .expect("deploy");
     let mut proxy = Proxy::start(anvil.addr()).await.unwrap();
     let proxy_url = proxy.url();
-    let genesis_args = vec![
-        "--l1-inbox".to_string(),
-        inbox.address.to_string(),
-        "--l1-rpc".into(),
-        anvil.url(),
-        "--l1-confirmations".into(),
-        "1".into(),
-    ];
+    let genesis_args = inbox.genesis_args(&anvil);
     let cluster = Cluster::start_with(
         4,
         ROLLUPS,

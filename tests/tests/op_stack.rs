@@ -76,14 +76,7 @@ async fn op_stack_adopts_ordos_order() {
     ));
     let anvil = Anvil::start(dir.path()).await.expect("anvil");
     let inbox = Inbox::deploy(&anvil, 5).await.expect("deploy inbox");
-    let genesis_args = vec![
-        "--l1-inbox".to_string(),
-        inbox.address.to_string(),
-        "--l1-rpc".into(),
-        anvil.url(),
-        "--l1-confirmations".into(),
-        "1".into(),
-    ];
+    let genesis_args = inbox.genesis_args(&anvil);
     // Replica ports first: validator 1 serves rollup 901's whole Ethereum RPC, reads from a's
     // op-geth.
     let ports = free_port_range(2 * Replica::PORTS);
