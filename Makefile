@@ -13,11 +13,13 @@ ORDO_NODE        := $(CARGO_TARGET_DIR)/debug/ordo-node
 DEVNET_DIR       ?= $(CURDIR)/.devnet
 VALIDATORS       ?= 4
 ROLLUPS          ?= 901:evm,902:evm,903:opaque
+# The live page (web/ plus the WASM build of crates/light), served by the devnet's nodes at /live/.
+WEB_DIR          ?= $(CARGO_TARGET_DIR)/web
 
 include mk/contracts.mk
 include mk/op.mk
 
-.PHONY: all deps build test test-rust test-sim test-cluster test-devnet bench devnet devnet-clean lint fmt clean
+.PHONY: all deps build test test-rust test-sim test-cluster test-devnet bench devnet devnet-clean web web-test-deps lint fmt clean
 
 all: build
 
@@ -57,17 +59,34 @@ test-cluster: build
 bench: build
 	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS)
 
+## web: the live page into $(WEB_DIR): web/'s files and crates/light built for wasm32.
+web: deps
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	$(CARGO) build -p ordo-light --lib --release --target wasm32-unknown-unknown
+	@mkdir -p $(WEB_DIR)
+	cp web/index.html web/live.js web/live.css $(CARGO_TARGET_DIR)/wasm32-unknown-unknown/release/ordo_light.wasm $(WEB_DIR)/
+
+## web-test-deps: Debian's Chromium and the page test's npm packages (playwright-core drives the
+## system Chromium; it downloads no browser).
+web-test-deps:
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium (live page test)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@[ -d web/test/node_modules/playwright-core ] || npm ci --prefix web/test --no-audit --no-fund
+
 ## devnet: anvil as L1 with the inbox deployed, $(VALIDATORS) validators with $(ROLLUPS) following it,
 ## and OP rollups 901 and 902 (op-geth, op-node, adapter); Ctrl-C stops it.
-devnet: build contracts-build op-bins
+devnet: build contracts-build op-bins web
 	$(ORDO_NODE) --version >/dev/null
-	DEVNET_DIR=$(DEVNET_DIR) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) ORDO_NODE=$(ORDO_NODE) \
+	DEVNET_DIR=$(DEVNET_DIR) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) ORDO_NODE=$(ORDO_NODE) WEB_DIR=$(WEB_DIR) \
 		ADAPTER=$(CARGO_TARGET_DIR)/debug/ordo-op-adapter OP_GETH_BIN=$(OP_GETH_BIN) OP_NODE_BIN=$(OP_NODE_BIN) \
 		CONTRACTS_DIR=$(CURDIR)/$(CONTRACTS_DIR) devnet/run.sh
 
-## test-devnet: the devnet README's quickstart, scripted, on a fresh temporary devnet.
-test-devnet: build contracts-build op-bins
-	ORDO_NODE=$(ORDO_NODE) ADAPTER=$(CARGO_TARGET_DIR)/debug/ordo-op-adapter OP_GETH_BIN=$(OP_GETH_BIN) \
+## test-devnet: the devnet README's quickstart, scripted, on a fresh temporary devnet; then the
+## live page in headless Chromium against it.
+test-devnet: build contracts-build op-bins web web-test-deps
+	ORDO_NODE=$(ORDO_NODE) ADAPTER=$(CARGO_TARGET_DIR)/debug/ordo-op-adapter OP_GETH_BIN=$(OP_GETH_BIN) WEB_DIR=$(WEB_DIR) \
 		OP_NODE_BIN=$(OP_NODE_BIN) VALIDATORS=$(VALIDATORS) ROLLUPS=$(ROLLUPS) \
 		CONTRACTS_DIR=$(CURDIR)/$(CONTRACTS_DIR) devnet/test.sh
 

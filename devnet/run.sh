@@ -58,6 +58,13 @@ if [ ! -f "$DEVNET_DIR/genesis.toml" ]; then
   done
 fi
 inbox=$(cat "$DEVNET_DIR/l1/inbox.address")
+# Every validator serves the live page from WEB_DIR (`make web`), wherever this checkout builds it.
+for ((i = 0; i < VALIDATORS; i++)); do
+  sed -i '/^web_dir = /d' "$DEVNET_DIR/validator-$i.toml"
+  if [ -n "${WEB_DIR:-}" ]; then
+    sed -i "/^\[node\]/a web_dir = \"$WEB_DIR\"" "$DEVNET_DIR/validator-$i.toml"
+  fi
+done
 
 for ((i = 0; i < VALIDATORS; i++)); do
   "$ORDO_NODE" run --config "$DEVNET_DIR/validator-$i.toml" >"$DEVNET_DIR/validator-$i.log" 2>&1 &
@@ -129,6 +136,9 @@ echo "Ordo devnet: $VALIDATORS validators, rollups $ROLLUPS"
 echo "  data and logs: $DEVNET_DIR"
 echo "  group key:     $group_key"
 echo "  L1 (anvil):    $L1_URL   ForcedInclusionInbox $inbox"
+if [ -n "${WEB_DIR:-}" ]; then
+  echo "  live page:     http://$ordo_rpc/live/?key=$group_key"
+fi
 for ((i = 0; i < VALIDATORS; i++)); do
   rpc=$(grep -m1 '^rpc_listen' "$DEVNET_DIR/validator-$i.toml" | cut -d'"' -f2)
   echo "  validator-$i:  JSON-RPC/WS http://$rpc   health http://$rpc/health   metrics http://$rpc/metrics"

@@ -109,6 +109,9 @@ pub struct Node {
     pub log_json: bool,
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
+    /// Directory of the live page served at `/live/` (built by `make web`); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_dir: Option<PathBuf>,
 }
 
 fn default_log_level() -> String {
@@ -347,6 +350,14 @@ impl NodeConfig {
         if self.node.worker_threads == 0 {
             bail!("invalid `node.worker_threads`: must be at least 1");
         }
+        if let Some(dir) = &self.node.web_dir {
+            if !dir.join("index.html").is_file() {
+                bail!(
+                    "invalid `node.web_dir`: {} has no index.html (build the page with `make web`)",
+                    dir.display()
+                );
+            }
+        }
         if self.consensus.term_length == 0 {
             bail!("invalid `consensus.term_length`: must be at least 1");
         }
@@ -463,6 +474,10 @@ mod tests {
         );
         error_after(|c| c.node.bls_share = "00".into(), "node.bls_share");
         error_after(|c| c.node.worker_threads = 0, "node.worker_threads");
+        error_after(
+            |c| c.node.web_dir = Some("/nonexistent/ordo-web".into()),
+            "node.web_dir",
+        );
         error_after(
             |c| c.chain.group_key.replace_range(..2, "00"),
             "chain.group_key",

@@ -67,7 +67,11 @@ pub fn run(loaded: Loaded) -> Result<()> {
         rollups: rollups.clone(),
         preconfirmations: Default::default(),
         events,
-        status: Arc::new(RwLock::new(Status::default())),
+        status: Arc::new(RwLock::new(Status {
+            group_key: format!("0x{}", chain.group_key.trim_start_matches("0x")),
+            ..Status::default()
+        })),
+        liveness: Default::default(),
         l1: l1_state.clone(),
     };
 
@@ -215,6 +219,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
                     .iter()
                     .map(|(id, url)| (id.parse().expect("checked at load"), url.clone()))
                     .collect(),
+                web_dir: node.web_dir.clone(),
             },
             handle.clone(),
             metrics,

@@ -1,24 +1,11 @@
 //! `verify`: checks a receipt or rollup batch with `ordo-light`, offline.
 
 use anyhow::{anyhow, Context as _, Result};
-use commonware_codec::Decode;
-use ordo_light::GroupKey;
-use ordo_types::{BlockLimits, Receipt, RollupBatch};
+use ordo_light::{Certified, GroupKey};
 use std::path::Path;
 
-/// What the file holds once decoded.
-enum Item {
-    Receipt(Receipt),
-    Batch(RollupBatch),
-}
-
-fn decode(bytes: Vec<u8>) -> Result<Item> {
-    if let Ok(r) = Receipt::decode_cfg(bytes.clone(), &BlockLimits::UNBOUNDED.max_rollups) {
-        return Ok(Item::Receipt(r));
-    }
-    RollupBatch::decode_cfg(bytes, &BlockLimits::UNBOUNDED)
-        .map(Item::Batch)
-        .map_err(|e| anyhow!("neither a receipt nor a rollup batch: {e}"))
+fn decode(bytes: Vec<u8>) -> Result<Certified> {
+    Ok(Certified::decode(&bytes)?)
 }
 
 fn hex_payload(s: &str) -> Result<Vec<u8>> {
@@ -26,7 +13,7 @@ fn hex_payload(s: &str) -> Result<Vec<u8>> {
 }
 
 /// Reads the `encoded` field of RPC JSON (at the top or under `receipt`), else hex, else binary.
-fn read_item(path: &Path) -> Result<Item> {
+fn read_item(path: &Path) -> Result<Certified> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(&raw) {
         let json = json.get("result").unwrap_or(&json);
@@ -46,33 +33,9 @@ fn read_item(path: &Path) -> Result<Item> {
 
 pub fn verify_file(group_key: &str, path: &Path) -> Result<String> {
     let key = GroupKey::from_hex(group_key)?;
-    match read_item(path)? {
-        Item::Receipt(r) => {
-            let kind = key
-                .verify_receipt(&r)
-                .map_err(|e| anyhow!("receipt INVALID: {e}"))?;
-            Ok(format!(
-                "receipt OK: tx 0x{} of rollup {} at height {} (index {}, view {}) is {}{}",
-                hex::encode(r.tx_hash),
-                r.rollup,
-                r.height(),
-                r.index(),
-                r.certificate.view,
-                kind.as_str(),
-                if r.forced() { ", forced" } else { "" }
-            ))
-        }
-        Item::Batch(b) => {
-            let kind = key
-                .verify_rollup_batch(&b)
-                .map_err(|e| anyhow!("batch INVALID: {e}"))?;
-            Ok(format!(
-                "rollup batch OK: rollup {} height {} with {} transactions is {}",
-                b.rollup,
-                b.header.height,
-                b.txs.len(),
-                kind.as_str()
-            ))
-        }
-    }
+    let item = read_item(path)?;
+    let kind = key
+        .verify(&item)
+        .map_err(|e| anyhow!("{} INVALID: {e}", item.noun()))?;
+    Ok(format!("{} OK: {}", item.noun(), item.summary(kind)))
 }

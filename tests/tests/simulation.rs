@@ -139,6 +139,7 @@ fn open_handle(dir: &Path, context: &deterministic::Context) -> Handle {
         preconfirmations: Default::default(),
         events,
         status: Arc::new(RwLock::new(Status::default())),
+        liveness: Default::default(),
         l1: None,
     }
 }
@@ -288,7 +289,7 @@ fn chain_of(store: &Store) -> Chain {
     };
     let top = store.indexed_height().unwrap().unwrap_or(0);
     for h in 1..=top {
-        let (block, _) = store.block(h).unwrap().expect("indexed block");
+        let (block, ..) = store.block(h).unwrap().expect("indexed block");
         chain.digests.push(block.digest().0);
         chain.l1 = block.header.l1.number;
         for (batch, hashes) in block.batches.iter().zip(block.tx_hashes()) {

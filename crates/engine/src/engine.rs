@@ -249,6 +249,11 @@ where
             cfg.scheme.participants().iter().cloned().collect()
         };
         let epocher = FixedEpocher::new(EPOCH_LENGTH);
+        cfg.handle.liveness.set_participants(
+            participants
+                .iter()
+                .map(|k| hex::encode(commonware_codec::Encode::encode(k))),
+        );
         let genesis_digest = cfg.genesis.digest();
         cfg.handle.status.write().expect("poisoned").genesis_digest =
             format!("0x{}", hex::encode(genesis_digest.0));
@@ -290,7 +295,8 @@ where
             marshal_mailbox.clone(),
             epocher,
         );
-        let (certificate_reporter, certificates) = reporter::channel();
+        let (certificate_reporter, certificates) =
+            reporter::channel(shared.handle.liveness.clone());
         let reporter: ConsensusReporter<E> =
             (Some(certificate_reporter), Some(marshaled.clone())).into();
 
@@ -488,6 +494,20 @@ impl FinalizationSource for MarshalSource {
                 .get_finalization(Height::new(height))
                 .await
                 .map(|f| Certificate::from(&f))
+        }
+        .boxed()
+    }
+
+    fn finalized_block(
+        &self,
+        height: u64,
+    ) -> futures::future::BoxFuture<'static, Option<Arc<Block>>> {
+        let mailbox = self.0.clone();
+        async move {
+            mailbox
+                .get_block(Height::new(height))
+                .await
+                .map(|b| b.inner_shared())
         }
         .boxed()
     }

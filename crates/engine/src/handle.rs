@@ -1,31 +1,49 @@
 //! What the rest of the node (RPC, tests) sees of a running engine: the mempool, the durable
 //! index, the preconfirmations not yet final, and a stream of certified blocks.
 
+use crate::liveness::Liveness;
 use ordo_mempool::Mempool;
 use ordo_store::Store;
-use ordo_types::{Block, Certificate, Digest, Receipt, RollupBatch, RollupId, RollupSpec, TxHash};
+use ordo_types::{
+    Block, Certificate, Digest, Header, Receipt, RollupBatch, RollupId, RollupSpec, TxHash,
+};
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, RwLock},
 };
 use tokio::sync::broadcast;
 
-/// A block and the certificate that certifies it.
+/// A block and the certificate that certifies it: its own, or the finalization of the last of
+/// `descendants` (see [`Receipt`]).
 #[derive(Clone, Debug)]
 pub struct Certified {
     pub block: Arc<Block>,
+    pub descendants: Vec<Header>,
     pub certificate: Certificate,
 }
 
 impl Certified {
+    /// Certified by its own certificate.
+    pub fn new(block: Arc<Block>, certificate: Certificate) -> Self {
+        Self {
+            block,
+            descendants: Vec::new(),
+            certificate,
+        }
+    }
+
     /// Receipt of the transaction at `(batch position, index)`.
     pub fn receipt(&self, position: usize, index: usize) -> Option<Receipt> {
-        self.block.receipt(position, index, &self.certificate)
+        let mut receipt = self.block.receipt(position, index, &self.certificate)?;
+        receipt.descendants = self.descendants.clone();
+        Some(receipt)
     }
 
     /// The batch of `rollup` with its proof.
     pub fn rollup_batch(&self, rollup: RollupId) -> Option<RollupBatch> {
-        self.block.rollup_batch(rollup, &self.certificate)
+        let mut batch = self.block.rollup_batch(rollup, &self.certificate)?;
+        batch.descendants = self.descendants.clone();
+        Some(batch)
     }
 }
 
@@ -131,6 +149,8 @@ pub struct Handle {
     pub status: Arc<RwLock<Status>>,
     /// This node's view of L1 (`None` on a network without an L1 inbox).
     pub l1: Option<ordo_l1::L1State>,
+    /// Validators' votes and preconfirmation latency as this node sees them.
+    pub liveness: Arc<Liveness>,
 }
 
 /// Heights and views a node reports in `ordo_status` and `/health`.
@@ -146,6 +166,8 @@ pub struct Status {
     pub last_finalized_at_ms: u64,
     /// Digest of the height-0 block, which names the chain.
     pub genesis_digest: String,
+    /// The network's 96-byte BLS group key (0x-hex), as this node's genesis names it.
+    pub group_key: String,
 }
 
 impl Handle {

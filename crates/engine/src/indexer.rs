@@ -10,7 +10,7 @@ use commonware_consensus::{marshal::Update, Reporter};
 use commonware_runtime::Clock;
 use commonware_utils::Acknowledgement;
 use futures::{channel::mpsc, future::BoxFuture, StreamExt};
-use ordo_types::{Block, Certificate};
+use ordo_types::{Block, Certificate, Header, MAX_DESCENDANTS};
 use std::{
     sync::Arc,
     time::{Duration, SystemTime},
@@ -48,30 +48,62 @@ pub(crate) fn channel<A>() -> (
     (FinalizedReporter { sender }, receiver)
 }
 
-/// Where the finalization certificate of a height comes from (marshal's archive).
+/// Where finalized blocks and finalization certificates come from (marshal's archives).
 pub(crate) trait FinalizationSource: Send + Sync + 'static {
     fn finalization(&self, height: u64) -> BoxFuture<'static, Option<Certificate>>;
+    /// The finalized block at `height`, if held locally.
+    fn finalized_block(&self, height: u64) -> BoxFuture<'static, Option<Arc<Block>>>;
     /// Asks peers for the finalization of `height` (it arrives through `finalization`).
     fn request_finalization(&self, height: u64);
 }
 
-/// The finalization of `block`'s height, else a notarization of the block.
-async fn certificate_of(
+/// What certifies `block`, most final first: its own finalization; the finalization of a
+/// descendant (simplex finalizes a block whose own finalize votes never formed a certificate
+/// through its child, and a node that learns of it late finds no certificate of it anywhere);
+/// its notarization.
+async fn certification_of(
     shared: &Shared,
     source: &impl FinalizationSource,
     block: &Block,
-) -> Option<Certificate> {
-    match source.finalization(block.height()).await {
-        Some(c) if c.payload == block.digest() => Some(c),
-        _ => shared
-            .handle
-            .preconfirmations
-            .read()
-            .expect("poisoned")
-            .blocks
-            .get(&block.digest())
-            .map(|c| c.certificate.clone()),
+) -> Option<(Vec<Header>, Certificate)> {
+    if let Some(c) = source.finalization(block.height()).await {
+        if c.payload == block.digest() {
+            return Some((Vec::new(), c));
+        }
     }
+    if let Some(found) = descendant_finalization(source, block).await {
+        return Some(found);
+    }
+    shared
+        .handle
+        .preconfirmations
+        .read()
+        .expect("poisoned")
+        .blocks
+        .get(&block.digest())
+        .map(|c| (Vec::new(), c.certificate.clone()))
+}
+
+/// The nearest finalized descendant of `block` with a finalization here, and the headers from
+/// `block` up to it (each the parent of the next).
+async fn descendant_finalization(
+    source: &impl FinalizationSource,
+    block: &Block,
+) -> Option<(Vec<Header>, Certificate)> {
+    let mut descendants: Vec<Header> = Vec::new();
+    let mut tip = block.header.digest();
+    for height in block.height() + 1..=block.height() + MAX_DESCENDANTS as u64 {
+        let next = source.finalized_block(height).await?;
+        if next.header.parent != tip {
+            return None;
+        }
+        tip = next.digest();
+        descendants.push(next.header.clone());
+        if let Some(c) = source.finalization(height).await {
+            return (c.payload == tip).then_some((descendants, c));
+        }
+    }
+    None
 }
 
 pub(crate) async fn run<A: Acknowledgement>(
@@ -89,14 +121,14 @@ pub(crate) async fn run<A: Acknowledgement>(
             ack.acknowledge();
             continue;
         }
-        // A finalized block that arrived by backfill may lack its own finalization locally;
-        // its notarization (still a valid certificate) is the fallback. Right after a restart
-        // neither may be here yet (consensus replays its journal, peers resend certificates):
-        // wait for one rather than skip a height, which would leave the index with a hole.
+        // A finalized block that arrived by backfill may lack its own finalization locally.
+        // Right after a restart no certificate may be here yet (consensus replays its journal,
+        // peers resend certificates): wait for one rather than skip a height, which would leave
+        // the index with a hole.
         let mut waited = Duration::ZERO;
-        let certificate = loop {
-            if let Some(c) = certificate_of(&shared, &source, &block).await {
-                break c;
+        let (descendants, certificate) = loop {
+            if let Some(found) = certification_of(&shared, &source, &block).await {
+                break found;
             }
             if waited == Duration::ZERO {
                 source.request_finalization(height);
@@ -110,7 +142,14 @@ pub(crate) async fn run<A: Acknowledgement>(
             clock.sleep(CERTIFICATE_RETRY).await;
             waited += CERTIFICATE_RETRY;
         };
-        if let Err(e) = store.index_finalized(&block, &certificate) {
+        if let Some(tip) = descendants.last() {
+            info!(
+                height,
+                through = tip.height,
+                "finalized block has no certificate of its own; certified by a descendant's finalization"
+            );
+        }
+        if let Err(e) = store.index_finalized_through(&block, &descendants, &certificate) {
             // Without the index we must not acknowledge: marshal will redeliver.
             error!(height, error = %e, "failed to index finalized block");
             return;
@@ -136,7 +175,11 @@ pub(crate) async fn run<A: Acknowledgement>(
         if height % 100 == 0 {
             info!(height, txs = block.tx_count(), "finalized");
         }
-        shared.publish(Event::Finalized(Certified { block, certificate }));
+        shared.publish(Event::Finalized(Certified {
+            block,
+            descendants,
+            certificate,
+        }));
         ack.acknowledge();
     }
 }

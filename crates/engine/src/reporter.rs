@@ -1,9 +1,14 @@
 //! Turns consensus activity into preconfirmations: each notarization, matched with its block,
 //! becomes receipts that RPC serves and subscribers receive before finality.
 
-use crate::{handle::Certified, shared::Shared};
+use crate::{handle::Certified, liveness::Liveness, shared::Shared};
 use commonware_actor::Feedback;
-use commonware_consensus::{simplex::types::Activity, Reporter};
+use commonware_consensus::{
+    simplex::types::{Activity, Attributable},
+    types::View,
+    Reporter, Viewable,
+};
+use commonware_utils::Participant;
 use futures::{channel::mpsc, StreamExt};
 use ordo_types::{consensus::Scheme, Block, Certificate, Digest};
 use std::sync::Arc;
@@ -14,6 +19,7 @@ type ConsensusActivity = Activity<Scheme, Digest>;
 #[derive(Clone)]
 pub struct CertificateReporter {
     sender: mpsc::UnboundedSender<Certificate>,
+    liveness: Arc<Liveness>,
 }
 
 impl Reporter for CertificateReporter {
@@ -23,6 +29,9 @@ impl Reporter for CertificateReporter {
         let certificate = match &activity {
             Activity::Notarization(n) => Certificate::from(n),
             Activity::Finalization(f) => Certificate::from(f),
+            Activity::Notarize(v) => return self.vote(v.signer(), v.view()),
+            Activity::Finalize(v) => return self.vote(v.signer(), v.view()),
+            Activity::Nullify(v) => return self.vote(v.signer(), v.view()),
             _ => return Feedback::Ok,
         };
         match self.sender.unbounded_send(certificate) {
@@ -32,14 +41,23 @@ impl Reporter for CertificateReporter {
     }
 }
 
+impl CertificateReporter {
+    fn vote(&self, signer: Participant, view: View) -> Feedback {
+        self.liveness.record_vote(signer.get(), view.get());
+        Feedback::Ok
+    }
+}
+
 /// Where a notarized block's contents come from when it is not in the recent cache.
 pub(crate) trait BlockSource: Send + Sync + 'static {
     fn fetch(&self, digest: Digest) -> futures::future::BoxFuture<'static, Option<Arc<Block>>>;
 }
 
-pub(crate) fn channel() -> (CertificateReporter, mpsc::UnboundedReceiver<Certificate>) {
+pub(crate) fn channel(
+    liveness: Arc<Liveness>,
+) -> (CertificateReporter, mpsc::UnboundedReceiver<Certificate>) {
     let (sender, receiver) = mpsc::unbounded();
-    (CertificateReporter { sender }, receiver)
+    (CertificateReporter { sender, liveness }, receiver)
 }
 
 /// Matches certificates with blocks and records them.
@@ -61,7 +79,7 @@ pub(crate) async fn run(
                 if shared.indexed_height().is_some_and(|h| block.height() <= h) {
                     continue;
                 }
-                shared.preconfirm(Certified { block, certificate });
+                shared.preconfirm(Certified::new(block, certificate));
             }
             ordo_types::CertificateKind::Finalization => {
                 let mut status = shared.handle.status.write().expect("poisoned");

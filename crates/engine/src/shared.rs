@@ -78,6 +78,17 @@ impl Shared {
                 ));
             }
         }
+        // Measured before the block's transactions leave the mempool (at finalization).
+        let hashes: Vec<_> = certified
+            .block
+            .tx_hashes()
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        self.handle
+            .liveness
+            .record_latencies(self.mempool.waited_ms(&hashes));
         self.handle
             .preconfirmations
             .write()

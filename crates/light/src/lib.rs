@@ -9,13 +9,18 @@
 #![no_std]
 extern crate alloc;
 
-use alloc::{string::String, vec::Vec};
-use commonware_codec::{DecodeExt, Encode};
+use alloc::{format, string::String, vec::Vec};
+use commonware_codec::{Decode, DecodeExt, Encode};
 use commonware_cryptography::bls12381::primitives::{
     ops,
     variant::{MinSig, Variant},
 };
-use ordo_types::{merkle, Batch, Certificate, CertificateKind, Header, Receipt, RollupBatch};
+use ordo_types::{
+    merkle, Batch, BlockLimits, Certificate, CertificateKind, Header, Receipt, RollupBatch,
+};
+
+#[cfg(target_family = "wasm")]
+mod wasm;
 
 /// Why something did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +45,76 @@ pub enum Error {
     BadBatchProof,
     #[error("batch claims more forced transactions than it holds")]
     BadForcedCount,
+    #[error("the descendant headers do not link back to the header, one height at a time")]
+    BrokenChain,
+    #[error("a descendant's certificate must be a finalization (a notarization of a child does not finalize its parent)")]
+    DescendantNotFinal,
+    #[error("neither a receipt nor a rollup batch: {0}")]
+    Undecodable(String),
+}
+
+/// Something Ordo certifies, as RPC hands it out (the `encoded` field of `ordo_getReceipt` and
+/// `ordo_getRollupBatch`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Certified {
+    Receipt(Receipt),
+    RollupBatch(RollupBatch),
+}
+
+impl Certified {
+    /// Decodes a receipt or a rollup batch from its codec bytes (no limits beyond the codec's:
+    /// the bytes are checked, not trusted).
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        if let Ok(r) = Receipt::decode_cfg(bytes.to_vec(), &BlockLimits::UNBOUNDED.max_rollups) {
+            return Ok(Self::Receipt(r));
+        }
+        RollupBatch::decode_cfg(bytes.to_vec(), &BlockLimits::UNBOUNDED)
+            .map(Self::RollupBatch)
+            .map_err(|e| Error::Undecodable(format!("{e}")))
+    }
+
+    /// `receipt` or `rollup batch`.
+    pub fn noun(&self) -> &'static str {
+        match self {
+            Self::Receipt(_) => "receipt",
+            Self::RollupBatch(_) => "rollup batch",
+        }
+    }
+
+    /// One line saying what was certified, for a check that passed with `kind`.
+    pub fn summary(&self, kind: CertificateKind) -> String {
+        match self {
+            Self::Receipt(r) => {
+                format!(
+                    "tx 0x{} of rollup {} at height {} (index {}, view {}) is {}{}",
+                    hex::encode(r.tx_hash),
+                    r.rollup,
+                    r.height(),
+                    r.index(),
+                    r.certificate.view,
+                    kind.as_str(),
+                    if r.forced() { ", forced" } else { "" }
+                ) + &through(&r.descendants)
+            }
+            Self::RollupBatch(b) => {
+                format!(
+                    "rollup {} height {} with {} transactions is {}",
+                    b.rollup,
+                    b.header.height,
+                    b.txs.len(),
+                    kind.as_str()
+                ) + &through(&b.descendants)
+            }
+        }
+    }
+}
+
+/// How a certificate reaches a header through its descendants, for a summary.
+fn through(descendants: &[Header]) -> String {
+    descendants
+        .last()
+        .map(|tip| format!(" (through the finalization of height {})", tip.height))
+        .unwrap_or_default()
 }
 
 /// The network's group public key (G2, 96 bytes compressed).
@@ -100,6 +175,24 @@ impl GroupKey {
         self.verify_certificate(certificate)
     }
 
+    /// Checks that `certificate` certifies `header`: directly, or as the finalization of the last
+    /// of `descendants`, each naming the previous header as its parent.
+    pub fn verify_chain(
+        &self,
+        header: &Header,
+        descendants: &[Header],
+        certificate: &Certificate,
+    ) -> Result<(), Error> {
+        if descendants.is_empty() {
+            return self.verify_header(header, certificate);
+        }
+        if certificate.kind != CertificateKind::Finalization {
+            return Err(Error::DescendantNotFinal);
+        }
+        let tip = ordo_types::chain_tip(header, descendants).ok_or(Error::BrokenChain)?;
+        self.verify_header(tip, certificate)
+    }
+
     /// Checks a receipt end to end and returns how final it is.
     pub fn verify_receipt(&self, receipt: &Receipt) -> Result<CertificateKind, Error> {
         let batch_root = receipt
@@ -113,8 +206,16 @@ impl GroupKey {
             &receipt.batch_proof,
             &receipt.header,
         )?;
-        self.verify_header(&receipt.header, &receipt.certificate)?;
+        self.verify_chain(&receipt.header, &receipt.descendants, &receipt.certificate)?;
         Ok(receipt.certificate.kind)
+    }
+
+    /// Checks a receipt or a rollup batch.
+    pub fn verify(&self, item: &Certified) -> Result<CertificateKind, Error> {
+        match item {
+            Certified::Receipt(r) => self.verify_receipt(r),
+            Certified::RollupBatch(b) => self.verify_rollup_batch(b),
+        }
     }
 
     /// Checks that `batch` is the whole batch of its rollup committed in a certified header.
@@ -131,7 +232,7 @@ impl GroupKey {
             &batch.batch_proof,
             &batch.header,
         )?;
-        self.verify_header(&batch.header, &batch.certificate)?;
+        self.verify_chain(&batch.header, &batch.descendants, &batch.certificate)?;
         Ok(batch.certificate.kind)
     }
 }

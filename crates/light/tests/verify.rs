@@ -66,8 +66,25 @@ fn receipt(block: &Block, certificate: Certificate, position: usize, index: usiz
         tx_proof: merkle::Proof::build(hashes, index).unwrap(),
         batch_proof: block.batch_proof(position).unwrap(),
         header: block.header.clone(),
+        descendants: Vec::new(),
         certificate,
     }
+}
+
+/// A child of `parent` (no transactions).
+fn child(parent: &Block) -> Block {
+    let header = Header {
+        view: parent.header.view + 2,
+        parent_view: parent.header.view,
+        parent: parent.digest(),
+        height: parent.height() + 1,
+        timestamp_ms: parent.header.timestamp_ms + 1,
+        ..parent.header.clone()
+    };
+    Block::new(
+        header,
+        vec![Batch::new(901, vec![]), Batch::new(902, vec![])],
+    )
 }
 
 #[test]
@@ -148,6 +165,7 @@ fn rollup_batches_verify_and_tampering_fails() {
         forced: batch.forced,
         batch_proof: block.batch_proof(position).unwrap(),
         header: block.header.clone(),
+        descendants: Vec::new(),
         certificate,
     };
     assert_eq!(
@@ -177,6 +195,71 @@ fn rollup_batches_verify_and_tampering_fails() {
     let mut b = good;
     b.forced = 6;
     assert_eq!(key.verify_rollup_batch(&b), Err(Error::BadForcedCount));
+}
+
+#[test]
+fn a_descendants_finalization_certifies_the_chain_below_it() {
+    // Block 1 has no certificate of its own; block 3 is finalized and descends from it via 2.
+    let block = block();
+    let two = child(&block);
+    let three = child(&two);
+    let (key, finalization) = certify(&three, CertificateKind::Finalization);
+    let mut good = receipt(&block, finalization.clone(), 0, 3);
+    good.descendants = vec![two.header.clone(), three.header.clone()];
+    assert_eq!(key.verify_receipt(&good), Ok(CertificateKind::Finalization));
+    let item = ordo_light::Certified::decode(&good.encode()).unwrap();
+    assert!(item
+        .summary(CertificateKind::Finalization)
+        .ends_with("(through the finalization of height 3)"));
+
+    // The chain must be whole, in order, and link by parent digest.
+    let mut r = good.clone();
+    r.descendants.remove(0);
+    assert_eq!(key.verify_receipt(&r), Err(Error::BrokenChain));
+    let mut r = good.clone();
+    r.descendants.reverse();
+    assert_eq!(key.verify_receipt(&r), Err(Error::BrokenChain));
+    let mut r = good.clone();
+    r.descendants[0].timestamp_ms += 1;
+    assert_eq!(key.verify_receipt(&r), Err(Error::BrokenChain));
+    // A header not under the certified tip does not borrow its finalization.
+    let mut r = good.clone();
+    r.header.timestamp_ms += 1;
+    assert_eq!(key.verify_receipt(&r), Err(Error::BrokenChain));
+    // Without the chain, the descendant's certificate does not name this block.
+    let mut r = good.clone();
+    r.descendants.clear();
+    assert!(matches!(
+        key.verify_receipt(&r),
+        Err(Error::DigestMismatch { .. })
+    ));
+    // A child's notarization does not finalize (or even certify) its parent.
+    let (key, notarization) = certify(&three, CertificateKind::Notarization);
+    let mut r = good.clone();
+    r.certificate = notarization;
+    assert_eq!(key.verify_receipt(&r), Err(Error::DescendantNotFinal));
+
+    // The same for a rollup batch.
+    let (key, _) = certify(&three, CertificateKind::Finalization);
+    let (position, batch) = block.batch(902).unwrap();
+    let mut b = RollupBatch {
+        rollup: 902,
+        txs: batch.txs.clone(),
+        forced: 0,
+        batch_proof: block.batch_proof(position).unwrap(),
+        header: block.header.clone(),
+        descendants: vec![two.header.clone(), three.header.clone()],
+        certificate: finalization,
+    };
+    assert_eq!(
+        key.verify_rollup_batch(&b),
+        Ok(CertificateKind::Finalization)
+    );
+    b.descendants.pop();
+    assert!(matches!(
+        key.verify_rollup_batch(&b),
+        Err(Error::DigestMismatch { .. })
+    ));
 }
 
 #[test]

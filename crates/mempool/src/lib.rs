@@ -326,6 +326,22 @@ impl Mempool {
         hashes
     }
 
+    /// How long ago (ms, by this mempool's clock) each of `hashes` that a client of this node
+    /// submitted was accepted; relayed and unknown transactions are skipped (their wait began
+    /// elsewhere).
+    pub fn waited_ms(&self, hashes: &[TxHash]) -> Vec<u64> {
+        let now = self.inner.clock.now_ms();
+        let state = self.state();
+        hashes
+            .iter()
+            .filter_map(|hash| {
+                let (rollup, seq) = state.by_hash.get(hash)?;
+                let tx = state.lanes.get(rollup)?.txs.get(seq)?;
+                tx.local.then(|| now.saturating_sub(tx.arrived_ms))
+            })
+            .collect()
+    }
+
     /// Whether the transaction is pending (accepted, or being made durable).
     pub fn is_pending(&self, hash: &TxHash) -> bool {
         self.state().by_hash.contains_key(hash)

@@ -1,11 +1,11 @@
 //! The HTTP router: JSON-RPC (HTTP POST and WebSocket upgrade) at `/` and `/rollup/<id>`,
-//! `GET /health` and `GET /metrics`, all on one port.
+//! `GET /health`, `GET /metrics` and the live page at `GET /live/`, all on one port.
 //!
 //! axum routes; jsonrpsee serves every JSON-RPC request through its tower service, which owns
 //! the protocol (parsing, batches, WebSocket framing, subscriptions) and the limits (body size,
 //! concurrent connections).
 
-use crate::{methods::RollupPath, proxy};
+use crate::{methods::RollupPath, page, proxy};
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -36,6 +36,8 @@ pub(crate) struct App {
     /// Execution RPC of each rollup that has one: reads at `/rollup/<id>` go there.
     pub upstreams: Arc<HashMap<u64, proxy::Upstream>>,
     pub max_request_bytes: usize,
+    /// The live page's files, when configured.
+    pub page: Option<page::PageDir>,
 }
 
 /// Builds one jsonrpsee service per request; the builder shares the connection guard.
@@ -68,6 +70,13 @@ pub(crate) fn router(app: App) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .merge(
+            Router::new()
+                .route("/live", get(page::redirect))
+                .route("/live/", get(page::index))
+                .route("/live/{name}", get(page::file))
+                .with_state(app.page.clone()),
+        )
         .with_state(app)
 }
 
@@ -96,7 +105,7 @@ async fn rollup_rpc(State(app): State<App>, Path(id): Path<u64>, mut request: Re
 async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        "not found: JSON-RPC is served at / and /rollup/<id>; see also /health and /metrics\n",
+        "not found: JSON-RPC is served at / and /rollup/<id>; see also /health, /metrics and /live/\n",
     )
         .into_response()
 }

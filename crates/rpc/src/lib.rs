@@ -6,7 +6,8 @@
 //! - `eth_sendRawTransaction` / `eth_chainId` at `/rollup/<id>`, so a wallet or tool pointed at
 //!   that URL submits to that rollup unchanged; with the rollup's execution RPC configured, every
 //!   other Ethereum method there is forwarded to it (`proxy`), making it one full endpoint;
-//! - `GET /health` (200 while finalization is recent, 503 otherwise) and `GET /metrics`.
+//! - `GET /health` (200 while finalization is recent, 503 otherwise) and `GET /metrics`;
+//! - the live page at `GET /live/` (`page`), when the node is given its directory.
 //!
 //! Every certified object is also returned as its canonical codec bytes (`encoded`), so clients
 //! verify with `ordo_light` instead of trusting the node. See the crate README for the method
@@ -15,6 +16,7 @@
 mod error;
 mod http;
 mod methods;
+mod page;
 mod proxy;
 mod subscriptions;
 pub mod view;
@@ -29,7 +31,7 @@ pub use subscriptions::MAX_RECEIPT_FILTER;
 
 use anyhow::{ensure, Context as _};
 use jsonrpsee::server::{BatchRequestConfig, PingConfig, Server, ServerConfig};
-use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
 
 /// Largest response the server writes (a full block with its hex-encoded transactions).
@@ -47,6 +49,8 @@ pub struct Config {
     pub health_staleness: Duration,
     /// Execution RPC (op-geth) of each rollup: `/rollup/<id>` forwards Ethereum reads there.
     pub execution_rpc: HashMap<u64, String>,
+    /// Directory of the live page (`index.html`, script, `ordo_light.wasm`) served at `/live/`.
+    pub web_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -57,6 +61,7 @@ impl Default for Config {
             max_connections: 1024,
             health_staleness: Duration::from_secs(30),
             execution_rpc: HashMap::new(),
+            web_dir: None,
         }
     }
 }
@@ -106,6 +111,7 @@ pub async fn serve(
                 .collect(),
         ),
         max_request_bytes: cfg.max_request_bytes as usize,
+        page: cfg.web_dir.map(|dir| page::PageDir(Arc::new(dir))),
         rpc: http::Rpc {
             builder,
             methods: methods::module(handle).into(),

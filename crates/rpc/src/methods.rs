@@ -11,7 +11,10 @@ use crate::{
     },
 };
 use jsonrpsee::{types::ErrorObjectOwned, Extensions, RpcModule};
-use ordo_engine::Handle;
+use ordo_engine::{
+    liveness::{LatencySummary, ValidatorVotes},
+    Handle,
+};
 use ordo_types::{tx_hash, RollupId};
 use serde::Serialize;
 
@@ -129,12 +132,14 @@ fn get_receipt(h: &Handle, hash: &[u8; 32]) -> RpcResult<ReceiptStatus> {
 }
 
 fn get_block(h: &Handle, height: u64) -> RpcResult<BlockView> {
-    if let Some((block, certificate)) = h.store.block(height).map_err(error::internal)? {
-        return Ok(BlockView::new(&block, &certificate));
+    if let Some((block, descendants, certificate)) =
+        h.store.block(height).map_err(error::internal)?
+    {
+        return Ok(BlockView::new(&block, &descendants, &certificate));
     }
     let pre = h.preconfirmations.read().map_err(error::internal)?;
     pre.at_height(height)
-        .map(|c| BlockView::new(&c.block, &c.certificate))
+        .map(|c| BlockView::new(&c.block, &c.descendants, &c.certificate))
         .ok_or_else(|| error::not_found(format_args!("block {height}")))
 }
 
@@ -201,7 +206,13 @@ struct NodeStatus {
     indexed_height: Option<u64>,
     /// Digest of the height-0 block, which names the chain.
     genesis_digest: String,
+    /// The group key this node's genesis names (check certificates against a key you trust).
+    group_key: String,
     mempool_size: usize,
+    /// Every validator with the newest view this node saw it vote in.
+    validators: Vec<ValidatorVotes>,
+    /// Submit -> notarized latency of the transactions this node accepted.
+    preconfirmation_latency: LatencySummary,
     /// Newest L1 block this node's follower has confirmed (absent without an L1 inbox, null
     /// until the first one).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -221,7 +232,10 @@ fn status(h: &Handle) -> RpcResult<NodeStatus> {
         last_finalized_at_ms: s.last_finalized_at_ms,
         indexed_height: h.store.indexed_height().map_err(error::internal)?,
         genesis_digest: s.genesis_digest,
+        group_key: s.group_key,
         mempool_size: h.mempool.len(),
+        validators: h.liveness.validators(),
+        preconfirmation_latency: h.liveness.latency(),
         l1_head: h
             .l1
             .as_ref()

@@ -181,6 +181,9 @@ pub struct ReceiptView {
     pub block_digest: String,
     pub timestamp_ms: u64,
     pub header: HeaderView,
+    /// Headers from the next height up to the one `certificate` finalizes, when the block has
+    /// no certificate of its own (finalized through a descendant); usually empty.
+    pub descendants: Vec<HeaderView>,
     pub certificate: CertificateView,
     /// commonware-codec bytes of `ordo_types::Receipt` (decode with `max_rollups` as config).
     pub encoded: String,
@@ -196,9 +199,10 @@ impl From<&Receipt> for ReceiptView {
             view: r.header.view,
             index: r.index(),
             forced: r.forced(),
-            block_digest: hex0x(r.certificate.payload.0),
+            block_digest: hex0x(r.header.digest().0),
             timestamp_ms: r.header.timestamp_ms,
             header: (&r.header).into(),
+            descendants: r.descendants.iter().map(HeaderView::from).collect(),
             certificate: (&r.certificate).into(),
             encoded: hex0x(r.encode()),
         }
@@ -235,6 +239,8 @@ pub struct BlockView {
     pub digest: String,
     pub tx_count: usize,
     pub header: HeaderView,
+    /// See [`ReceiptView::descendants`].
+    pub descendants: Vec<HeaderView>,
     pub certificate: CertificateView,
     pub batches: Vec<BatchSummary>,
     /// commonware-codec bytes of `ordo_types::Block`.
@@ -242,13 +248,14 @@ pub struct BlockView {
 }
 
 impl BlockView {
-    pub fn new(block: &Block, certificate: &Certificate) -> Self {
+    pub fn new(block: &Block, descendants: &[Header], certificate: &Certificate) -> Self {
         Self {
             status: certificate.kind.into(),
             height: block.height(),
             digest: hex0x(block.digest().0),
             tx_count: block.tx_count(),
             header: (&block.header).into(),
+            descendants: descendants.iter().map(HeaderView::from).collect(),
             certificate: certificate.into(),
             batches: block
                 .batches
@@ -281,6 +288,8 @@ pub struct RollupBatchView {
     /// How many of the first `txs` came from the forced-inclusion inbox.
     pub forced: u32,
     pub header: HeaderView,
+    /// See [`ReceiptView::descendants`].
+    pub descendants: Vec<HeaderView>,
     pub certificate: CertificateView,
     /// commonware-codec bytes of `ordo_types::RollupBatch` (decode with `BlockLimits`).
     pub encoded: String,
@@ -292,7 +301,7 @@ impl From<&RollupBatch> for RollupBatchView {
             rollup: b.rollup,
             height: b.header.height,
             status: b.certificate.kind.into(),
-            block_digest: hex0x(b.certificate.payload.0),
+            block_digest: hex0x(b.header.digest().0),
             timestamp_ms: b.header.timestamp_ms,
             txs: b.txs.iter().map(hex0x).collect(),
             tx_hashes: b
@@ -302,6 +311,7 @@ impl From<&RollupBatch> for RollupBatchView {
                 .collect(),
             forced: b.forced,
             header: (&b.header).into(),
+            descendants: b.descendants.iter().map(HeaderView::from).collect(),
             certificate: (&b.certificate).into(),
             encoded: hex0x(b.encode()),
         }

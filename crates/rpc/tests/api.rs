@@ -82,6 +82,7 @@ impl Node {
             preconfirmations: Arc::new(RwLock::new(Preconfirmations::default())),
             events: broadcast::channel(event_capacity).0,
             status: Arc::new(RwLock::new(Status::default())),
+            liveness: Default::default(),
             l1: None,
         };
         let (addr, task) = ordo_rpc::serve(
@@ -91,6 +92,7 @@ impl Node {
                 max_connections,
                 health_staleness: Duration::from_secs(5),
                 execution_rpc: Default::default(),
+                web_dir: None,
             },
             handle.clone(),
             Arc::new(|| METRICS.to_string()),
@@ -160,10 +162,7 @@ impl Node {
             &certificate.proposal_bytes(),
         );
         certificate.signature.copy_from_slice(&signature.encode());
-        Certified {
-            block: Arc::new(block),
-            certificate,
-        }
+        Certified::new(Arc::new(block), certificate)
     }
 
     fn set_last_finalized(&self, at_ms: u64) {

@@ -6,7 +6,7 @@
 //! | column family    | key                        | value                                      |
 //! |------------------|----------------------------|--------------------------------------------|
 //! | `blocks`         | height (BE)                | encoded [`Block`]                          |
-//! | `certificates`   | height (BE)                | encoded [`Certificate`]                    |
+//! | `certificates`   | height (BE)                | encoded descendant headers ‖ [`Certificate`] |
 //! | `digests`        | block digest               | height (BE)                                |
 //! | `txs`            | tx hash                    | [`TxLocation`] of its first inclusion      |
 //! | `rollup_batches` | rollup (BE) ‖ height (BE)  | encoded [`RollupBatch`] (txs, proof, cert) |
@@ -18,10 +18,10 @@
 //! batches are stored with their proof and certificate, so a rollup's stream (and a receipt) is
 //! served without reading or decoding any other rollup's transactions.
 
-use commonware_codec::{Decode, DecodeExt, Encode};
+use commonware_codec::{Decode, DecodeExt, Encode, RangeCfg, Read};
 use ordo_types::{
-    merkle, tx_hash, Block, BlockLimits, Certificate, Digest, Receipt, RollupBatch, RollupId,
-    TxHash,
+    chain_tip, merkle, tx_hash, Block, BlockLimits, Certificate, CertificateKind, Digest, Header,
+    Receipt, RollupBatch, RollupId, TxHash, MAX_DESCENDANTS,
 };
 use rocksdb::{
     ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
@@ -53,7 +53,8 @@ const COLUMN_FAMILIES: [&str; 7] = [
 const META_SCHEMA: &[u8] = b"schema";
 const META_INDEXED_HEIGHT: &[u8] = b"indexed_height";
 /// Bumped on any incompatible change of the layout above.
-const SCHEMA_VERSION: u32 = 1;
+/// 2: certificates carry the descendant headers a finalization reaches a block through.
+const SCHEMA_VERSION: u32 = 2;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -192,18 +193,32 @@ impl Store {
             .transpose()
     }
 
-    /// Indexes a finalized block and its certificate, atomically, in one synced write: the block
-    /// and certificate by height, the digest, every transaction's location, each rollup's batch
-    /// and the new indexed height. Re-indexing a block already indexed is a no-op; any other
-    /// height than `indexed_height + 1` is refused (the first block indexed may be any height).
+    /// Indexes a finalized block and its own certificate (see [`Self::index_finalized_through`]).
     pub fn index_finalized(
         &self,
         block: &Block,
         certificate: &Certificate,
     ) -> Result<(), StoreError> {
+        self.index_finalized_through(block, &[], certificate)
+    }
+
+    /// Indexes a finalized block, atomically, in one synced write: the block and its certificate
+    /// (its own, or the finalization of the last of `descendants`, each naming the previous
+    /// header as parent) by height, the digest, every transaction's location, each rollup's batch
+    /// and the new indexed height. Re-indexing a block already indexed is a no-op; any other
+    /// height than `indexed_height + 1` is refused (the first block indexed may be any height).
+    pub fn index_finalized_through(
+        &self,
+        block: &Block,
+        descendants: &[Header],
+        certificate: &Certificate,
+    ) -> Result<(), StoreError> {
         let height = block.height();
         let digest = block.digest();
-        if certificate.payload != digest {
+        let certified = chain_tip(&block.header, descendants).map(Header::digest);
+        if certified != Some(certificate.payload)
+            || (!descendants.is_empty() && certificate.kind != CertificateKind::Finalization)
+        {
             return Err(StoreError::CertificateMismatch {
                 height,
                 block: digest,
@@ -227,11 +242,11 @@ impl Store {
         if let Some(indexed) = self.indexed_height()? {
             if height <= indexed {
                 // A replay (e.g. after a crash before marshal saw our ack) of the same block.
-                return match self.certificate(height)? {
-                    Some(indexed) if indexed.payload == digest => Ok(()),
-                    Some(indexed) => Err(StoreError::Conflict {
+                return match self.block(height)? {
+                    Some((indexed, ..)) if indexed.digest() == digest => Ok(()),
+                    Some((indexed, ..)) => Err(StoreError::Conflict {
                         height,
-                        indexed: indexed.payload,
+                        indexed: indexed.digest(),
                         offered: digest,
                     }),
                     None => Err(StoreError::BeforeFirstIndexed { height }),
@@ -248,7 +263,9 @@ impl Store {
         let height_key = height.to_be_bytes();
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_BLOCKS), height_key, block.encode());
-        batch.put_cf(self.cf(CF_CERTIFICATES), height_key, certificate.encode());
+        let mut certification = descendants.to_vec().encode().to_vec();
+        certification.extend_from_slice(&certificate.encode());
+        batch.put_cf(self.cf(CF_CERTIFICATES), height_key, certification);
         batch.put_cf(self.cf(CF_DIGESTS), digest.0, height_key);
 
         // A hash seen again (replayed in a later block, or twice in this one) keeps its first
@@ -280,9 +297,10 @@ impl Store {
                 };
                 batch.put_cf(self.cf(CF_TXS), hash, location.to_bytes());
             }
-            let rollup_batch = block
+            let mut rollup_batch = block
                 .rollup_batch(block_batch.rollup, certificate)
                 .ok_or_else(|| invalid("batch proof cannot be built"))?;
+            rollup_batch.descendants = descendants.to_vec();
             batch.put_cf(
                 self.cf(CF_ROLLUP_BATCHES),
                 rollup_key(block_batch.rollup, height),
@@ -299,23 +317,28 @@ impl Store {
             .map_err(|source| self.db_error(source))
     }
 
-    /// The finalized block at `height` and its certificate.
-    pub fn block(&self, height: u64) -> Result<Option<(Block, Certificate)>, StoreError> {
+    /// The finalized block at `height`, the descendant headers its certificate reaches it through
+    /// (usually none) and the certificate.
+    pub fn block(
+        &self,
+        height: u64,
+    ) -> Result<Option<(Block, Vec<Header>, Certificate)>, StoreError> {
         let key = height.to_be_bytes();
         let Some(block) = self.get(CF_BLOCKS, &key)? else {
             return Ok(None);
         };
-        let certificate = self
-            .certificate(height)?
+        let (descendants, certificate) = self
+            .certification(height)?
             .ok_or_else(|| self.corrupt(format!("block at height {height} has no certificate")))?;
         let block = Block::decode_cfg(block, &self.inner.limits)
             .map_err(|e| self.corrupt(format!("block at height {height}: {e}")))?;
-        if block.height() != height || block.digest() != certificate.payload {
+        let certified = chain_tip(&block.header, &descendants).map(Header::digest);
+        if block.height() != height || certified != Some(certificate.payload) {
             return Err(self.corrupt(format!(
                 "block stored at height {height} does not match its certificate"
             )));
         }
-        Ok(Some((block, certificate)))
+        Ok(Some((block, descendants, certificate)))
     }
 
     /// Height of the finalized block with this digest.
@@ -379,6 +402,7 @@ impl Store {
             tx_proof,
             batch_proof: batch.batch_proof,
             header: batch.header,
+            descendants: batch.descendants,
             certificate: batch.certificate,
         }))
     }
@@ -480,13 +504,24 @@ impl Store {
         }
     }
 
-    fn certificate(&self, height: u64) -> Result<Option<Certificate>, StoreError> {
+    fn certification(&self, height: u64) -> Result<Option<(Vec<Header>, Certificate)>, StoreError> {
         self.get(CF_CERTIFICATES, &height.to_be_bytes())?
             .map(|bytes| {
-                Certificate::decode(bytes)
-                    .map_err(|e| self.corrupt(format!("certificate at height {height}: {e}")))
+                let mut buf = bytes::Bytes::from(bytes);
+                let descendants = Vec::<Header>::read_cfg(
+                    &mut buf,
+                    &(
+                        RangeCfg::from(..=MAX_DESCENDANTS),
+                        self.inner.limits.max_rollups,
+                    ),
+                )?;
+                let certificate = Certificate::decode(buf)?;
+                Ok((descendants, certificate))
             })
             .transpose()
+            .map_err(|e: commonware_codec::Error| {
+                self.corrupt(format!("certificate at height {height}: {e}"))
+            })
     }
 
     fn decode_rollup_batch(

@@ -61,7 +61,70 @@ fn verify_receipt(receipt: &Receipt) -> bool {
     receipt.batch_proof.verify(
         &Batch::leaf(receipt.rollup, receipt.batch_forced, &batch_root),
         &receipt.header.batches_root,
-    ) && receipt.header.digest() == receipt.certificate.payload
+    ) && chain_tip(&receipt.header, &receipt.descendants).map(Header::digest)
+        == Some(receipt.certificate.payload)
+}
+
+#[test]
+fn a_block_finalized_through_a_descendant_is_indexed_with_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let genesis = genesis();
+    index(&store, &genesis);
+    let one = child(&genesis, [&["a"], &[], &[]]);
+    let two = child(&one, [&[], &["b"], &[]]);
+    let three = child(&two, [&[], &[], &[]]);
+    let tip = certify(&three);
+
+    // A chain that does not reach the certified block, or a notarization, is refused.
+    let refused = |descendants: &[Header], certificate: &Certificate| {
+        store
+            .index_finalized_through(&one, descendants, certificate)
+            .unwrap_err()
+    };
+    assert!(matches!(
+        refused(&[three.header.clone()], &tip),
+        StoreError::CertificateMismatch { .. }
+    ));
+    assert!(matches!(
+        refused(&[two.header.clone()], &tip),
+        StoreError::CertificateMismatch { .. }
+    ));
+    let notarization = Certificate {
+        kind: CertificateKind::Notarization,
+        ..tip.clone()
+    };
+    assert!(matches!(
+        refused(&[two.header.clone(), three.header.clone()], &notarization),
+        StoreError::CertificateMismatch { .. }
+    ));
+    assert_eq!(store.indexed_height().unwrap(), Some(0));
+
+    let chain = [two.header.clone(), three.header.clone()];
+    store.index_finalized_through(&one, &chain, &tip).unwrap();
+    // Replaying it is a no-op.
+    store.index_finalized_through(&one, &chain, &tip).unwrap();
+    store
+        .index_finalized_through(&two, &chain[1..], &tip)
+        .unwrap();
+    index(&store, &three);
+    assert_eq!(store.indexed_height().unwrap(), Some(3));
+
+    let (read, descendants, certificate) = store.block(1).unwrap().unwrap();
+    assert_eq!(
+        (read, descendants.as_slice(), certificate),
+        (one.clone(), &chain[..], tip.clone())
+    );
+    let receipt = store.receipt(&tx_hash(b"a")).unwrap().unwrap();
+    assert_eq!(receipt.descendants, chain);
+    assert!(verify_receipt(&receipt));
+    let receipt = store.receipt(&tx_hash(b"b")).unwrap().unwrap();
+    assert_eq!(receipt.descendants, chain[1..]);
+    assert!(verify_receipt(&receipt));
+    let batches = store.rollup_batches(902, 1, 10).unwrap();
+    let chains: Vec<usize> = batches.iter().map(|b| b.descendants.len()).collect();
+    assert_eq!(chains, [2, 1, 0]);
+    assert_eq!(batches[1].txs, [Bytes::from_static(b"b")]);
 }
 
 #[test]
@@ -75,7 +138,8 @@ fn index_and_read_back() {
     index(&store, &block);
     assert_eq!(store.indexed_height().unwrap(), Some(1));
 
-    let (read, certificate) = store.block(1).unwrap().unwrap();
+    let (read, descendants, certificate) = store.block(1).unwrap().unwrap();
+    assert!(descendants.is_empty());
     assert_eq!(read, block);
     assert_eq!(read.header, block.header);
     assert_eq!(certificate, certify(&block));
@@ -342,14 +406,19 @@ fn unknown_databases_are_refused() {
         store
             .inner
             .db
-            .put_cf(store.cf(CF_META), META_SCHEMA, 2u32.to_be_bytes())
+            .put_cf(
+                store.cf(CF_META),
+                META_SCHEMA,
+                (SCHEMA_VERSION + 1).to_be_bytes(),
+            )
             .unwrap();
     }
     let err = Store::open(dir.path(), BlockLimits::UNBOUNDED)
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::UnknownSchema { .. }), "{err}");
-    assert!(err.to_string().contains("schema version 2"), "{err}");
+    let newer = format!("schema version {}", SCHEMA_VERSION + 1);
+    assert!(err.to_string().contains(&newer), "{err}");
 
     // Some other rocksdb database.
     let dir = tempfile::tempdir().unwrap();

@@ -360,6 +360,7 @@ impl Block {
             tx_proof: merkle::Proof::build(hashes, index)?,
             batch_proof: self.batch_proof(position)?,
             header: self.header.clone(),
+            descendants: Vec::new(),
             certificate: certificate.clone(),
         })
     }
@@ -373,6 +374,7 @@ impl Block {
             forced: batch.forced,
             batch_proof: self.batch_proof(position)?,
             header: self.header.clone(),
+            descendants: Vec::new(),
             certificate: certificate.clone(),
         })
     }

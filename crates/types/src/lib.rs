@@ -25,7 +25,7 @@ pub mod consensus;
 pub use block::{Batch, Block, BlockLimits, ForcedCursor, Header, L1Ref, BLOCK_TIMESTAMP_MAX_MS};
 pub use certificate::{Certificate, CertificateKind};
 pub use commonware_cryptography::{ed25519::PublicKey, sha256::Digest};
-pub use receipt::{Receipt, RollupBatch};
+pub use receipt::{chain_tip, Receipt, RollupBatch, MAX_DESCENDANTS};
 pub use rollup::{RollupId, RollupKind, RollupSpec};
 pub use tx::{tx_hash, TxError, TxHash};
 

@@ -3,8 +3,16 @@ use alloc::vec::Vec;
 use bytes::{BufMut, Bytes};
 use commonware_codec::{Buf, EncodeSize, Error, RangeCfg, Read, ReadExt, Write};
 
+/// Most headers between a block and the descendant whose finalization certifies it.
+pub const MAX_DESCENDANTS: usize = 1_024;
+
 /// Proof that a transaction was ordered: its place in its rollup's batch, the batch's place in a
 /// certified header, and the certificate. Checkable offline with only the group key.
+///
+/// The certificate is the header's own, or (`descendants` not empty) the finalization of a
+/// descendant: simplex may finalize a block only through its child, and a node that learns of it
+/// later finds no certificate of the block anywhere. Each descendant names the previous header's
+/// digest as its parent, so the descendant's finalization finalizes the whole chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
     pub tx_hash: TxHash,
@@ -17,6 +25,8 @@ pub struct Receipt {
     /// Position of the batch among the block's batches.
     pub batch_proof: merkle::Proof,
     pub header: Header,
+    /// Headers from `header.height + 1` up to the one `certificate` certifies (usually none).
+    pub descendants: Vec<Header>,
     pub certificate: Certificate,
 }
 
@@ -41,6 +51,7 @@ impl Write for Receipt {
         self.tx_proof.write(buf);
         self.batch_proof.write(buf);
         self.header.write(buf);
+        self.descendants.write(buf);
         self.certificate.write(buf);
     }
 }
@@ -51,6 +62,7 @@ impl EncodeSize for Receipt {
             + self.tx_proof.encode_size()
             + self.batch_proof.encode_size()
             + self.header.encode_size()
+            + self.descendants.encode_size()
             + self.certificate.encode_size()
     }
 }
@@ -65,6 +77,7 @@ impl Read for Receipt {
             tx_proof: merkle::Proof::read(buf)?,
             batch_proof: merkle::Proof::read(buf)?,
             header: Header::read_cfg(buf, max_rollups)?,
+            descendants: read_descendants(buf, *max_rollups)?,
             certificate: Certificate::read(buf)?,
         })
     }
@@ -80,6 +93,8 @@ pub struct RollupBatch {
     pub forced: u32,
     pub batch_proof: merkle::Proof,
     pub header: Header,
+    /// Headers from `header.height + 1` up to the one `certificate` certifies (usually none).
+    pub descendants: Vec<Header>,
     pub certificate: Certificate,
 }
 
@@ -90,6 +105,7 @@ impl Write for RollupBatch {
         self.forced.write(buf);
         self.batch_proof.write(buf);
         self.header.write(buf);
+        self.descendants.write(buf);
         self.certificate.write(buf);
     }
 }
@@ -99,6 +115,7 @@ impl EncodeSize for RollupBatch {
             + 4
             + self.batch_proof.encode_size()
             + self.header.encode_size()
+            + self.descendants.encode_size()
             + self.certificate.encode_size()
     }
 }
@@ -117,7 +134,25 @@ impl Read for RollupBatch {
             forced: u32::read(buf)?,
             batch_proof: merkle::Proof::read(buf)?,
             header: Header::read_cfg(buf, &cfg.max_rollups)?,
+            descendants: read_descendants(buf, cfg.max_rollups)?,
             certificate: Certificate::read(buf)?,
         })
     }
+}
+
+fn read_descendants(buf: &mut impl Buf, max_rollups: usize) -> Result<Vec<Header>, Error> {
+    Vec::<Header>::read_cfg(buf, &(RangeCfg::from(..=MAX_DESCENDANTS), max_rollups))
+}
+
+/// The header a chain of `descendants` of `header` ends in, if each names the previous one as
+/// its parent, one height up; `header` itself when there are none.
+pub fn chain_tip<'a>(header: &'a Header, descendants: &'a [Header]) -> Option<&'a Header> {
+    let mut tip = header;
+    for next in descendants {
+        if next.parent != tip.digest() || Some(next.height) != tip.height.checked_add(1) {
+            return None;
+        }
+        tip = next;
+    }
+    Some(tip)
 }
