@@ -84,7 +84,8 @@ pub struct Timing {
     pub stall_timeout: Duration,
     /// Consecutive views one leader keeps.
     pub term_length: NonZeroU32,
-    /// Views a stable leader may run ahead of finalization (pipelining).
+    /// Views a participant may optimistically validate ahead of certified ancestry within a
+    /// term (0: none; see `node`'s consensus defaults for why).
     pub optimistic_views: u64,
     pub mailbox_size: usize,
     pub freezer_table_initial_size: u32,
@@ -100,7 +101,7 @@ impl Default for Timing {
             activity_timeout: 256,
             stall_timeout: Duration::from_millis(3_000),
             term_length: NonZeroU32::new(1_000).expect("non-zero"),
-            optimistic_views: 16,
+            optimistic_views: 0,
             mailbox_size: 16_384,
             freezer_table_initial_size: 2u32.pow(16),
         }

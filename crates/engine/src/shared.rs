@@ -82,7 +82,7 @@ impl Shared {
         let hashes: Vec<_> = certified
             .block
             .tx_hashes()
-            .into_iter()
+            .iter()
             .flatten()
             .copied()
             .collect();

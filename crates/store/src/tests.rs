@@ -83,11 +83,11 @@ fn a_block_finalized_through_a_descendant_is_indexed_with_the_chain() {
             .unwrap_err()
     };
     assert!(matches!(
-        refused(&[three.header.clone()], &tip),
+        refused(std::slice::from_ref(&three.header), &tip),
         StoreError::CertificateMismatch { .. }
     ));
     assert!(matches!(
-        refused(&[two.header.clone()], &tip),
+        refused(std::slice::from_ref(&two.header), &tip),
         StoreError::CertificateMismatch { .. }
     ));
     let notarization = Certificate {
