@@ -77,16 +77,20 @@ async function honestPage(browser) {
   const page = await newPage(browser);
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  const status = await page.request.post(new URL(url).origin + "/", {
+    data: { jsonrpc: "2.0", id: 1, method: "ordo_status", params: [] },
+  });
+  const registered = (await status.json()).result.rollups.map((r) => r.id);
   await page.goto(url);
   const rollups = await waitFor(
     "rollup sections",
     async () => {
       const ids = await page.$$eval("[data-rollup]", (s) => s.map((e) => Number(e.dataset.rollup)));
-      return { ok: ids.length >= 2, ids };
+      return { ok: ids.length === registered.length && ids.length >= 2, ids };
     },
     30000,
   );
-  check("page lists every rollup", rollups.ok, `rollups ${rollups.ids}`);
+  check("page lists every rollup", rollups.ok, `rollups ${rollups.ids} of ${registered}`);
   const ids = rollups.ids ?? [];
 
   const first = await waitFor(
