@@ -19,7 +19,7 @@ WEB_DIR          ?= $(CARGO_TARGET_DIR)/web
 include mk/contracts.mk
 include mk/op.mk
 
-.PHONY: all deps build test test-rust test-sim test-cluster test-devnet bench devnet devnet-clean web web-test-deps lint fmt clean
+.PHONY: all deps build test test-rust test-sim test-cluster test-devnet bench fuzz devnet devnet-clean web web-test-deps lint fmt clean
 
 all: build
 
@@ -46,6 +46,7 @@ build: deps rocksdb
 test: build contracts-test op-bins
 	$(CARGO) test --workspace --lib --bins --tests --no-fail-fast -- --nocapture
 	$(MAKE) --no-print-directory test-devnet
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 ## test-sim: the deterministic simulation only (SEEDS=n seeds, default 4; each runs twice).
 test-sim: build
@@ -58,6 +59,18 @@ test-cluster: build
 ## bench: throughput and preconfirmation latency of 4 local validators.
 bench: build
 	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS)
+
+## fuzz: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (installs the nightly toolchain
+## and cargo-fuzz when missing); a crash stops it and leaves its input in fuzz/artifacts/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := block_codec certified_verify evm_tx l1_log
+fuzz: deps rocksdb
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz run --target-dir $(HOME)/.cache/ordo/fuzz-target $$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 || exit 1; \
+	done
 
 ## web: the live page into $(WEB_DIR): web/'s files and crates/light built for wasm32.
 web: deps

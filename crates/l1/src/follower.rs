@@ -8,7 +8,7 @@
 
 use crate::{
     bindings::ForcedInclusionInbox::ForcedTransaction,
-    queue::{ForcedEntry, QueuedLog},
+    queue::QueuedLog,
     state::{AppendError, L1State},
 };
 use alloy::{
@@ -152,17 +152,7 @@ async fn poll(
                 .map_err(|e| PollError::BadLog(next, e.to_string()))?
                 .inner
                 .data;
-            queued.push(QueuedLog {
-                prev_accumulator: event.prevAccumulator,
-                entry: ForcedEntry {
-                    rollup: event.rollupId,
-                    index: event.index.saturating_to(),
-                    l1_block: event.l1Block,
-                    deadline: event.deadline,
-                    accumulator: event.accumulator.0,
-                    tx: event.signedTx.0,
-                },
-            });
+            queued.push(QueuedLog::from(event));
         }
         if !queued.is_empty() {
             info!(

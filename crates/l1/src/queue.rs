@@ -3,6 +3,7 @@
 //! Every entry is checked against the contract's accumulator chain before it is accepted, so a
 //! wrong or lying L1 endpoint cannot make this validator include something the inbox never queued.
 
+use crate::bindings::ForcedInclusionInbox::ForcedTransaction;
 use alloy_primitives::{keccak256, B256};
 use bytes::Bytes;
 use ordo_types::RollupId;
@@ -28,6 +29,23 @@ pub struct ForcedEntry {
 pub struct QueuedLog {
     pub entry: ForcedEntry,
     pub prev_accumulator: B256,
+}
+
+impl From<ForcedTransaction> for QueuedLog {
+    /// The entry a decoded `ForcedTransaction` log describes (checked only by [`ForcedQueue::push`]).
+    fn from(event: ForcedTransaction) -> Self {
+        Self {
+            prev_accumulator: event.prevAccumulator,
+            entry: ForcedEntry {
+                rollup: event.rollupId,
+                index: event.index.saturating_to(),
+                l1_block: event.l1Block,
+                deadline: event.deadline,
+                accumulator: event.accumulator.0,
+                tx: event.signedTx.0,
+            },
+        }
+    }
 }
 
 /// An entry the queue refuses: the logs do not form the contract's chain.
