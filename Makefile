@@ -67,10 +67,12 @@ FUZZ_TARGETS := block_codec certified_verify evm_tx l1_log
 fuzz: deps rocksdb
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
-	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	cd fuzz && n=0; for t in $(FUZZ_TARGETS); do \
 		cargo +nightly fuzz run --target-dir $(HOME)/.cache/ordo/fuzz-target $$t -- \
-			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 || exit 1; \
-	done
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
+			|| { echo "fuzz: $$n passed, 1 failed ($$t)"; exit 1; }; \
+		n=$$((n + 1)); \
+	done; echo "fuzz: $$n passed, 0 failed"
 
 ## web: the live page into $(WEB_DIR): web/'s files and crates/light built for wasm32.
 web: deps
