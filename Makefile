@@ -117,12 +117,13 @@ fmt:
 	$(CARGO) fmt --all
 
 ## rocksdb: build rocksdb's static library once per machine (~25 min on 2 cores) into
-## ~/.cache/ordo/rocksdb and link it as .rocksdb (see .cargo/config.toml).
+## ~/.cache/ordo/rocksdb and link it as .rocksdb (see .cargo/config.toml). ROCKSDB_COMPILE=1
+## makes librocksdb-sys compile its bundled C++ although .cargo/config.toml names a lib dir.
 ROCKSDB_CACHE := $(HOME)/.cache/ordo/rocksdb
 rocksdb: deps
 	@if [ ! -f $(ROCKSDB_CACHE)/lib/librocksdb.a ]; then \
 		echo "building rocksdb once for this machine (about 25 minutes on 2 cores)"; \
-		ROCKSDB_LIB_DIR= ROCKSDB_STATIC= CARGO_TARGET_DIR=$(ROCKSDB_CACHE)/build \
+		ROCKSDB_COMPILE=1 CARGO_TARGET_DIR=$(ROCKSDB_CACHE)/build \
 			$(CARGO) build --manifest-path mk/rocksdb/Cargo.toml && \
 		mkdir -p $(ROCKSDB_CACHE)/lib && \
 		lib=$$(ls -t $(ROCKSDB_CACHE)/build/debug/build/librocksdb-sys-*/out/librocksdb.a | head -1) && \
