@@ -3,6 +3,7 @@
 use crate::{
     forced::{ForcedRules, Plan},
     shared::Shared,
+    window::Window,
 };
 use commonware_consensus::{marshal::ancestry::Ancestry, Application as ConsensusApplication};
 use commonware_cryptography::{Digested, Digestible};
@@ -190,7 +191,7 @@ impl Application {
         &self,
         block: &Block,
         parent: &Block,
-        recent: &HashSet<TxHash>,
+        window: &Window,
     ) -> Result<(), Invalid> {
         let Some(l1) = &self.l1 else {
             return Ok(());
@@ -229,7 +230,14 @@ impl Application {
         }
         let mut taken = HashSet::new();
         for ((batch, spec), cursor) in block.batches.iter().zip(rollups.iter()).zip(&h.forced) {
-            let plan = self.plan(&l1.state, spec, p, h.l1.number, recent, &taken);
+            let plan = self.plan(
+                &l1.state,
+                spec,
+                p,
+                h.l1.number,
+                &|h| window.hashes().contains(h),
+                &taken,
+            );
             let (min, max) = (plan.min_cursor(), plan.max_cursor());
             if cursor.next_index < min || cursor.next_index > max {
                 return Err(Invalid::ForcedCursor {
@@ -254,7 +262,7 @@ impl Application {
         spec: &RollupSpec,
         parent: &Header,
         at: u64,
-        recent: &HashSet<TxHash>,
+        recent: &dyn Fn(&TxHash) -> bool,
         taken: &HashSet<TxHash>,
     ) -> Plan {
         let from = parent.forced_cursor(spec.id);
@@ -288,7 +296,7 @@ impl Application {
         let mut cursors = Vec::with_capacity(self.rules.rollups.len());
         let mut batches = Vec::new();
         for spec in self.rules.rollups.iter() {
-            let plan = self.plan(&l1.state, spec, parent, at, recent, &taken);
+            let plan = self.plan(&l1.state, spec, parent, at, &|h| recent.contains(h), &taken);
             let next_index = if l1.censor_forced {
                 parent.forced_cursor(spec.id)
             } else {
@@ -320,28 +328,6 @@ impl Application {
             })
         })
     }
-
-    /// Transaction hashes of up to `depth` blocks of `ancestry`, stopping early at `floor`.
-    async fn recent_txs(
-        mut ancestry: impl Ancestry<Block>,
-        depth: u64,
-        floor: Option<u64>,
-    ) -> HashSet<TxHash> {
-        let mut seen = HashSet::new();
-        for _ in 0..depth {
-            let Some(block) = ancestry.next().await else {
-                break;
-            };
-            let block: &Block = block.inner();
-            if floor.is_some_and(|f| block.height() <= f) || block.height() == 0 {
-                break;
-            }
-            for hashes in block.tx_hashes() {
-                seen.extend(hashes.iter().copied());
-            }
-        }
-        seen
-    }
 }
 
 impl<E> ConsensusApplication<E> for Application
@@ -359,8 +345,7 @@ where
         mut ancestry: impl Ancestry<Block>,
         _input: (),
     ) -> Option<Digested<Block>> {
-        let parent = ancestry.next().await?;
-        let parent: &Block = parent.inner();
+        let parent = ancestry.next().await?.inner_shared();
 
         // Pace blocks from the parent's timestamp so an idle chain does not spin.
         let earliest = parent.header.timestamp_ms + self.rules.block_interval_ms;
@@ -384,13 +369,15 @@ where
         } else {
             self.shared.indexed_height()
         };
-        let mut in_flight =
-            Self::recent_txs(ancestry, self.rules.dedup_window.saturating_sub(1), floor).await;
-        if whole_window || parent.height() > self.shared.indexed_height().unwrap_or(0) {
-            for hashes in parent.tx_hashes() {
-                in_flight.extend(hashes.iter().copied());
-            }
-        }
+        let window = Window::gather(
+            &self.shared,
+            parent.clone(),
+            ancestry,
+            self.rules.dedup_window.saturating_sub(1),
+            floor,
+        )
+        .await;
+        let mut in_flight = window.hashes().clone();
         let (forced, forced_batches) = self.propose_forced(&parent.header, l1.number, &in_flight);
         for batch in &forced_batches {
             in_flight.extend(batch.tx_hashes());
@@ -430,26 +417,24 @@ where
         let Some(parent) = ancestry.next().await else {
             return false;
         };
-        let (block, parent): (Arc<Block>, &Block) = (block.inner_shared(), parent.inner());
-        if let Err(reason) = self.check_block(&block, parent, &context) {
+        let (block, parent) = (block.inner_shared(), parent.inner_shared());
+        if let Err(reason) = self.check_block(&block, &parent, &context) {
             warn!(height = block.height(), %reason, "rejecting block");
             return false;
         }
-        let mut recent =
-            Self::recent_txs(ancestry, self.rules.dedup_window.saturating_sub(1), None).await;
-        for hashes in parent.tx_hashes() {
-            recent.extend(hashes.iter().copied());
-        }
-        if let Some(dup) = block
-            .tx_hashes()
-            .iter()
-            .flatten()
-            .find(|h| recent.contains(*h))
-        {
+        let window = Window::gather(
+            &self.shared,
+            parent.clone(),
+            ancestry,
+            self.rules.dedup_window.saturating_sub(1),
+            None,
+        )
+        .await;
+        if let Some(dup) = window.first_repeat(&block) {
             warn!(height = block.height(), reason = %Invalid::Duplicate(hex::encode(dup)), "rejecting block");
             return false;
         }
-        if let Err(reason) = self.check_l1(&block, parent, &recent).await {
+        if let Err(reason) = self.check_l1(&block, &parent, &window).await {
             warn!(height = block.height(), %reason, "rejecting block");
             return false;
         }

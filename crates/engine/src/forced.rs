@@ -45,15 +45,16 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// `recent` holds the transactions of the dedup window, `taken` those the block already
-    /// consumes for other rollups.
+    /// `recent` tells whether a transaction is in the dedup window (asked only for queued
+    /// entries, so a block without inbox work never builds the window's set); `taken` holds
+    /// those the block already consumes for other rollups.
     pub(crate) fn new(
         queue: &ForcedQueue,
         spec: &RollupSpec,
         from: u64,
         at: u64,
         rules: &ForcedRules,
-        recent: &HashSet<TxHash>,
+        recent: &dyn Fn(&TxHash) -> bool,
         taken: &HashSet<TxHash>,
     ) -> Self {
         let known = queue.known_at(at);
@@ -66,7 +67,7 @@ impl Plan {
             }
             let hash = tx_hash(&entry.tx);
             let include = spec.check_tx(&entry.tx).is_ok()
-                && !recent.contains(&hash)
+                && !recent(&hash)
                 && !taken.contains(&hash)
                 && hashes.insert(hash);
             if include {
@@ -128,15 +129,7 @@ mod tests {
     }
 
     fn plan(q: &ForcedQueue, from: u64, at: u64, rules: ForcedRules) -> Plan {
-        Plan::new(
-            q,
-            &spec(),
-            from,
-            at,
-            &rules,
-            &HashSet::new(),
-            &HashSet::new(),
-        )
+        Plan::new(q, &spec(), from, at, &rules, &|_| false, &HashSet::new())
     }
 
     /// The vectors `contracts/test/fixtures/deadline.json` also feeds to the contract's `isDue`.
@@ -201,7 +194,7 @@ mod tests {
             0,
             40,
             &ForcedRules::default(),
-            &recent,
+            &|h| recent.contains(h),
             &HashSet::new(),
         );
         assert!(p.included(3).is_empty());

@@ -17,6 +17,7 @@ pub mod liveness;
 mod relay;
 mod reporter;
 mod shared;
+mod window;
 
 pub use application::{Application, Invalid, L1Config, Rules};
 pub use engine::{channels, Config, Engine, Timing, EPOCH};

@@ -41,10 +41,14 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
                 }
             };
             let events = h.subscribe();
+            // One notification per certified block with its matching receipts: at thousands of
+            // transactions per second, one message each would cost the node and the client more
+            // than the receipts themselves.
             pump(pending, events, move |event| {
-                ReceiptNotification::for_block(event.certified(), |hash| {
+                let receipts = ReceiptNotification::for_block(event.certified(), |hash| {
                     filter.as_ref().is_none_or(|f| f.contains(hash))
-                })
+                });
+                (!receipts.is_empty()).then_some(receipts)
             })
             .await
         },
@@ -71,8 +75,6 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
                     .certified()
                     .rollup_batch(rollup)
                     .map(|b| RollupBatchView::from(&b))
-                    .into_iter()
-                    .collect()
             })
             .await
         },
@@ -97,8 +99,8 @@ fn receipt_filter(hashes: RpcResult<Option<Vec<Hash32>>>) -> RpcResult<Option<Ha
     Ok(Some(hashes.into_iter().map(|h| h.0).collect()))
 }
 
-/// Accepts the subscription and forwards what `render` makes of each event until the client
-/// unsubscribes, disconnects, or falls behind.
+/// Accepts the subscription and forwards what `render` makes of each event (nothing for `None`)
+/// until the client unsubscribes, disconnects, or falls behind.
 async fn pump<T, F>(
     pending: PendingSubscriptionSink,
     mut events: Receiver<Event>,
@@ -106,7 +108,7 @@ async fn pump<T, F>(
 ) -> SubscriptionResult
 where
     T: Serialize,
-    F: Fn(&Event) -> Vec<T>,
+    F: Fn(&Event) -> Option<T>,
 {
     let sink = pending.accept().await?;
     loop {
@@ -125,7 +127,7 @@ where
             }
             Err(RecvError::Closed) => return Err("node is shutting down".into()),
         };
-        for item in render(&event) {
+        if let Some(item) = render(&event) {
             let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&item)?);
             match sink.send_timeout(msg, SEND_TIMEOUT).await {
                 Ok(()) => {}

@@ -318,7 +318,8 @@ impl From<&RollupBatch> for RollupBatchView {
     }
 }
 
-/// Notification of `ordo_subscribeReceipts`: one per transaction of each certified block.
+/// One receipt of an `ordo_subscribeReceipts` notification, which carries the matching receipts
+/// of one certified block as an array, in block order.
 /// Light on purpose (no proofs): fetch the full receipt with `ordo_getReceipt`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
