@@ -70,7 +70,7 @@ soak: build
 ## fuzz: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (installs the nightly toolchain
 ## and cargo-fuzz when missing); a crash stops it and leaves its input in fuzz/artifacts/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := block_codec certified_verify evm_tx l1_log rpc_params
+FUZZ_TARGETS := block_codec certified_verify evm_tx l1_log rpc_params relay_codec
 fuzz: deps rocksdb
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
