@@ -145,14 +145,15 @@ async fn relay(
     let cut = move |set: &BTreeSet<usize>| set.contains(&from) || set.contains(&to);
     let lost = AtomicBool::new(false);
     let (in_read, in_write) = inbound.into_split();
+    let cut_at_accept = cut(&isolated.borrow());
     let outbound = match target {
-        Some(target) if !cut(&isolated.borrow()) => TcpStream::connect(target).await.ok(),
+        Some(target) if !cut_at_accept => TcpStream::connect(target).await.ok(),
         _ => None,
     };
     let Some(outbound) = outbound else {
         // Across a cut: a dial that is never answered. Otherwise (the validator is down) the
         // dial is refused at once, as it would be without the relay.
-        if cut(&isolated.borrow()) {
+        if cut_at_accept {
             lost.store(true, Ordering::Relaxed);
             pump(in_read, None, &lost, isolated, cut).await;
         }
@@ -182,7 +183,8 @@ async fn pump(
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
-                if cut(&isolated.borrow()) {
+                let now_cut = cut(&isolated.borrow());
+                if now_cut {
                     lost.store(true, Ordering::Relaxed);
                     continue;
                 }
@@ -195,7 +197,8 @@ async fn pump(
                 if changed.is_err() {
                     return;
                 }
-                if cut(&isolated.borrow_and_update()) {
+                let now_cut = cut(&isolated.borrow_and_update());
+                if now_cut {
                     lost.store(true, Ordering::Relaxed);
                 } else if lost.load(Ordering::Relaxed) {
                     return;

@@ -17,7 +17,7 @@ use ordo_types::{PublicKey, RollupId};
 use std::time::Duration;
 use tracing::{debug, warn};
 
-pub use ordo_types::relay::{decode, encode, DecodeError, MAX_TXS_PER_MESSAGE};
+use ordo_types::relay::{decode, encode, MAX_TXS_PER_MESSAGE};
 
 /// How long a batch may wait for more transactions before it is sent.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
