@@ -9,8 +9,8 @@
 //! p2p traffic for a while. Afterwards every transaction a validator acknowledged must be in
 //! exactly one finalized block and every validator must hold the same chain.
 //!
-//! Measured: failover (leader killed or cut off -> next notarized block at a majority
-//! validator), restart (process started -> its finalized height reaches the others' at that
+//! Measured: failover (leader killed or cut off -> a block of another leader notarized at a
+//! majority validator), restart (process started -> its finalized height reaches the others' at that
 //! moment), and for each partition the majority's progress and the minority's catch-up.
 
 use crate::{
@@ -113,7 +113,7 @@ pub struct Report {
     pub doubled: usize,
     pub final_height: u64,
     pub events: Vec<String>,
-    /// Leader killed or cut off -> next notarized block at a majority validator.
+    /// Leader killed or cut off -> a block of another leader notarized at a majority validator.
     pub failovers: Vec<Duration>,
     /// Process started -> caught up with the others' finalized height at that moment.
     pub restarts: Vec<Duration>,
@@ -157,14 +157,18 @@ impl Report {
             answered as f64 / self.elapsed.as_secs_f64().max(1.0)
         );
         println!(
-            "failover (leader killed or cut off -> next notarized block): {}",
+            "failover (leader killed or cut off -> next leader's block notarized): {}",
             summary(&self.failovers)
         );
         println!(
             "restart (process started -> caught up): {}",
             summary(&self.restarts)
         );
-        let blocks = self.partition_blocks.iter().min().zip(self.partition_blocks.iter().max());
+        let blocks = self
+            .partition_blocks
+            .iter()
+            .min()
+            .zip(self.partition_blocks.iter().max());
         println!(
             "partition: majority finalized {} blocks during a cut; minority caught up after heal: {}",
             blocks.map_or("-".into(), |(lo, hi)| format!("{lo}-{hi}")),
@@ -208,8 +212,11 @@ pub async fn run(config: Config) -> Result<Report> {
     )?;
     cluster.wait_finalized(2, CATCH_UP_TIMEOUT).await?;
     let started = Instant::now();
-    let up: Arc<Vec<AtomicBool>> =
-        Arc::new((0..config.validators).map(|_| AtomicBool::new(true)).collect());
+    let up: Arc<Vec<AtomicBool>> = Arc::new(
+        (0..config.validators)
+            .map(|_| AtomicBool::new(true))
+            .collect(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..config.clients)
         .map(|id| {
@@ -409,7 +416,11 @@ impl Chaos {
         let mut round = self.config.events.clone();
         loop {
             for event in round.clone() {
-                if self.config.repeat_for.is_some_and(|d| self.started.elapsed() >= d) {
+                if self
+                    .config
+                    .repeat_for
+                    .is_some_and(|d| self.started.elapsed() >= d)
+                {
                     return;
                 }
                 let calm = self.duration(self.config.calm);
@@ -456,23 +467,34 @@ impl Chaos {
         }
     }
 
-    /// Waits until a validator other than `except` notarizes a block above the height it had
-    /// when called; records the wait as a failover.
+    /// Waits until a validator other than `except` notarizes a block above `before` that
+    /// `except` did not lead (blocks it proposed just before are still notarized after it
+    /// went); records the wait as a failover.
     async fn failover(&mut self, except: usize, before: u64, since: Instant, what: String) {
         let observers = self.others_up(&[except]);
+        let gone = self.cluster.public_keys[except].clone();
         let outcome = loop {
-            let mut best = 0;
+            let mut taken_over = false;
             for &i in &observers {
-                best = best.max(self.height(i, "notarizedHeight").await.unwrap_or(0));
+                if let Ok(status) = self.cluster.status(i).await {
+                    taken_over |= status["notarizedHeight"].as_u64().unwrap_or(0) > before
+                        && status["notarizedLeader"]
+                            .as_str()
+                            .is_some_and(|l| l != gone);
+                }
             }
-            if best > before {
+            if taken_over {
                 let took = since.elapsed();
-                self.log(&format!("{what}: next notarized block after {took:.2?}"));
+                self.log(&format!(
+                    "{what}: a new leader's block notarized after {took:.2?}"
+                ));
                 self.report.failovers.push(took);
                 break Ok(());
             }
             if since.elapsed() > FAILOVER_TIMEOUT {
-                break Err(format!("no notarized block above {before} within {FAILOVER_TIMEOUT:?}"));
+                break Err(format!(
+                    "no block of another leader notarized above {before} within {FAILOVER_TIMEOUT:?}"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
@@ -535,9 +557,13 @@ impl Chaos {
         victim: usize,
         watch: tokio::task::JoinHandle<Result<Duration, String>>,
     ) {
-        let outcome = watch.await.unwrap_or_else(|e| Err(format!("watch panicked: {e}")));
+        let outcome = watch
+            .await
+            .unwrap_or_else(|e| Err(format!("watch panicked: {e}")));
         if let Ok(took) = &outcome {
-            self.log(&format!("validator {victim} caught up {took:.2?} after its restart"));
+            self.log(&format!(
+                "validator {victim} caught up {took:.2?} after its restart"
+            ));
             self.report.restarts.push(*took);
         }
         self.report.check(
@@ -595,7 +621,9 @@ impl Chaos {
         );
         let outcome = catch_up(self.cluster.client(victim), majority_end, healed).await;
         if let Ok(took) = &outcome {
-            self.log(&format!("validator {victim} caught up {took:.2?} after the heal"));
+            self.log(&format!(
+                "validator {victim} caught up {took:.2?} after the heal"
+            ));
             self.report.partition_catch_ups.push(*took);
         }
         self.report.check(
@@ -661,7 +689,10 @@ impl Chaos {
             "no transaction finalized twice".into(),
             match walk.included.iter().find(|(_, n)| **n > 1) {
                 None => Ok(()),
-                Some((h, n)) => Err(format!("{} doubled, e.g. {h} {n} times", self.report.doubled)),
+                Some((h, n)) => Err(format!(
+                    "{} doubled, e.g. {h} {n} times",
+                    self.report.doubled
+                )),
             },
         );
         // Blocks link to their parents: the same digest at a height means the same chain below.

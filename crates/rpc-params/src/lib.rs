@@ -3,8 +3,8 @@
 //! `rpc_params` runs the very same ones on arbitrary input. Only serde and jsonrpsee-types, so
 //! it builds without the engine.
 
-pub use jsonrpsee_types::{ErrorObjectOwned, Params};
 use jsonrpsee_types::{error::INVALID_PARAMS_CODE, ErrorObject};
+pub use jsonrpsee_types::{ErrorObjectOwned, Params};
 use ordo_types::{RollupId, TxHash};
 use serde::{de::Error as _, Deserialize, Deserializer};
 use std::collections::HashSet;
@@ -124,12 +124,18 @@ mod tests {
         let short = format!(r#"["0x{}"]"#, "ab".repeat(31));
         let error = get_receipt(&params(&short)).unwrap_err();
         assert_eq!(error.code(), INVALID_PARAMS_CODE);
-        assert!(error.message().contains("expected 32 bytes, got 31"), "{error:?}");
+        assert!(
+            error.message().contains("expected 32 bytes, got 31"),
+            "{error:?}"
+        );
     }
 
     #[test]
     fn optional_and_missing_parameters() {
-        assert_eq!(get_rollup_batches(&params("[901, 5]")).unwrap(), (901, 5, None));
+        assert_eq!(
+            get_rollup_batches(&params("[901, 5]")).unwrap(),
+            (901, 5, None)
+        );
         assert_eq!(
             get_rollup_batches(&params("[901, 5, 10]")).unwrap(),
             (901, 5, Some(10))
@@ -138,7 +144,11 @@ mod tests {
         assert!(get_block(&Params::new(None)).is_err());
         assert_eq!(subscribe_receipts(&Params::new(None)).unwrap(), None);
         assert_eq!(subscribe_receipts(&params("[]")).unwrap(), None);
-        let too_many = serde_json::to_string(&[vec![format!("0x{}", "00".repeat(32)); MAX_RECEIPT_FILTER + 1]]).unwrap();
+        let too_many = serde_json::to_string(&[vec![
+            format!("0x{}", "00".repeat(32));
+            MAX_RECEIPT_FILTER + 1
+        ]])
+        .unwrap();
         assert!(subscribe_receipts(&params(&too_many)).is_err());
     }
 }

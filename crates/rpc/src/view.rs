@@ -7,10 +7,10 @@
 
 use commonware_codec::Encode;
 use ordo_engine::Certified;
+pub use ordo_rpc_params::{Hash32, HexBytes};
 use ordo_types::{
     Block, Certificate, CertificateKind, Header, L1Ref, Receipt, RollupBatch, TxHash,
 };
-pub use ordo_rpc_params::{Hash32, HexBytes};
 use serde::Serialize;
 
 /// `0x`-prefixed lowercase hex.

@@ -13,8 +13,15 @@ use std::time::Duration;
 
 fn arg(name: &str) -> Option<u64> {
     let args: Vec<String> = std::env::args().collect();
-    let value = args.iter().position(|a| a == name).and_then(|i| args.get(i + 1))?;
-    Some(value.parse().unwrap_or_else(|_| panic!("{name} takes a number, not {value}")))
+    let value = args
+        .iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} takes a number, not {value}")),
+    )
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
