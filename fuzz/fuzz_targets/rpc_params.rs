@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         2 => {
             if let Ok(hash) = p::get_receipt(&params) {
                 let again = format!("[\"0x{}\"]", hex::encode(hash.0));
-                assert_eq!(p::get_receipt(&Params::new(Some(&again))).expect("re-encoded"), hash);
+                assert_eq!(
+                    p::get_receipt(&Params::new(Some(&again))).expect("re-encoded"),
+                    hash
+                );
             }
         }
         3 => {
