@@ -338,7 +338,7 @@ impl FinalizedWalk {
                 batch.insert("ordo_getBlock", rpc_params![h])?;
             }
             let blocks = client.batch_request::<Value>(batch).await?;
-            for (h, block) in (from..=to).zip(blocks.into_iter()) {
+            for (h, block) in (from..=to).zip(blocks) {
                 let block = block.map_err(|e| anyhow!("getBlock {h}: {e:?}"))?;
                 // (Its `status` may read "notarized": a finalized block can be stored with the
                 // notarization it was preconfirmed with. The finalized height is what counts.)
