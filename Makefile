@@ -19,7 +19,7 @@ WEB_DIR          ?= $(CARGO_TARGET_DIR)/web
 include mk/contracts.mk
 include mk/op.mk
 
-.PHONY: all deps build test test-rust test-sim test-cluster test-devnet bench fuzz devnet devnet-clean web web-test-deps lint fmt clean
+.PHONY: all deps build test test-rust test-sim test-cluster test-devnet bench soak fuzz devnet devnet-clean web web-test-deps lint fmt clean
 
 all: build
 
@@ -60,10 +60,17 @@ test-cluster: build
 bench: build
 	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS)
 
+## soak: the chaos run of tests/chaos.rs for SOAK_MINUTES (default 10): kill -9 and restart of
+## validators and partitions of one, under load; prints acknowledged vs included, failover and
+## restart times, and `soak: N passed, M failed`.
+SOAK_MINUTES ?= 10
+soak: build
+	$(CARGO_TARGET_DIR)/debug/ordo-soak --minutes $(SOAK_MINUTES)
+
 ## fuzz: every cargo-fuzz target in fuzz/ for FUZZ_SECONDS each (installs the nightly toolchain
 ## and cargo-fuzz when missing); a crash stops it and leaves its input in fuzz/artifacts/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := block_codec certified_verify evm_tx l1_log
+FUZZ_TARGETS := block_codec certified_verify evm_tx l1_log rpc_params relay_codec
 fuzz: deps rocksdb
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz

@@ -5,9 +5,11 @@ use jsonrpsee::{
     core::{client::ClientT, params::BatchRequestBuilder},
     http_client::{HttpClient, HttpClientBuilder},
     rpc_params,
+    types::ErrorObjectOwned,
 };
 use serde_json::Value;
 use std::{
+    collections::HashMap,
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -180,16 +182,11 @@ impl Cluster {
     }
 
     pub fn client(&self, i: usize) -> HttpClient {
-        HttpClientBuilder::default()
-            .request_timeout(Duration::from_secs(30))
-            .max_request_size(64 * 1024 * 1024)
-            .max_response_size(256 * 1024 * 1024)
-            .build(format!("http://{}", self.rpc[i]))
-            .expect("client")
+        rpc_client(self.rpc[i], Duration::from_secs(30))
     }
 
     pub async fn status(&self, i: usize) -> Result<Value> {
-        Ok(self.client(i).request("ordo_status", rpc_params![]).await?)
+        status(&self.client(i)).await
     }
 
     /// Waits until every running validator reports `finalized_height >= height`.
@@ -239,15 +236,7 @@ impl Cluster {
         let client = self.client(i);
         let mut hashes = Vec::with_capacity(txs.len());
         for chunk in txs.chunks(200) {
-            let mut batch = BatchRequestBuilder::new();
-            for tx in chunk {
-                batch.insert(
-                    "ordo_sendTransaction",
-                    rpc_params![rollup, format!("0x{}", hex::encode(tx))],
-                )?;
-            }
-            let responses = client.batch_request::<String>(batch).await?;
-            for r in responses.into_iter() {
+            for r in send_batch(&client, rollup, chunk).await? {
                 hashes.push(r.map_err(|e| anyhow!("submit rejected: {e:?}"))?);
             }
         }
@@ -282,6 +271,91 @@ impl Cluster {
             String::from_utf8_lossy(&out.stderr)
         );
         Ok((out.status.success(), text))
+    }
+}
+
+/// A JSON-RPC client of the validator whose RPC listens at `address`.
+pub fn rpc_client(address: SocketAddr, timeout: Duration) -> HttpClient {
+    HttpClientBuilder::default()
+        .request_timeout(timeout)
+        .max_request_size(64 * 1024 * 1024)
+        .max_response_size(256 * 1024 * 1024)
+        .build(format!("http://{address}"))
+        .expect("client")
+}
+
+/// `ordo_status` of a validator.
+pub async fn status(client: &HttpClient) -> Result<Value> {
+    Ok(client.request("ordo_status", rpc_params![]).await?)
+}
+
+/// One JSON-RPC batch of `ordo_sendTransaction`: the node's answer for each transaction (its
+/// hash, or why it was refused); an error if the batch got no answer at all.
+pub async fn send_batch(
+    client: &HttpClient,
+    rollup: u64,
+    txs: &[bytes::Bytes],
+) -> Result<Vec<std::result::Result<String, ErrorObjectOwned>>> {
+    let mut batch = BatchRequestBuilder::new();
+    for tx in txs {
+        batch.insert(
+            "ordo_sendTransaction",
+            rpc_params![rollup, format!("0x{}", hex::encode(tx))],
+        )?;
+    }
+    let responses = client.batch_request::<String>(batch).await?;
+    Ok(responses.into_iter().collect())
+}
+
+/// Walks a validator's finalized blocks from height 1 on, counting how often each transaction
+/// hash appears and keeping each block's digest; [`FinalizedWalk::advance`] continues where the
+/// last walk stopped.
+#[derive(Default)]
+pub struct FinalizedWalk {
+    /// Digest of the block at each height (index 0 is height 1).
+    pub digests: Vec<String>,
+    /// Occurrences of each transaction hash in the blocks walked so far.
+    pub included: HashMap<String, usize>,
+}
+
+impl FinalizedWalk {
+    /// Height of the last block walked.
+    pub fn height(&self) -> u64 {
+        self.digests.len() as u64
+    }
+
+    /// Walks on to the validator's finalized height, or to `until` if that is lower.
+    pub async fn advance(&mut self, client: &HttpClient, until: Option<u64>) -> Result<()> {
+        let finalized = status(client).await?["finalizedHeight"]
+            .as_u64()
+            .context("finalizedHeight")?;
+        let last = until.map_or(finalized, |u| u.min(finalized));
+        while self.height() < last {
+            let from = self.height() + 1;
+            let to = last.min(from + 99);
+            let mut batch = BatchRequestBuilder::new();
+            for h in from..=to {
+                batch.insert("ordo_getBlock", rpc_params![h])?;
+            }
+            let blocks = client.batch_request::<Value>(batch).await?;
+            for (h, block) in (from..=to).zip(blocks) {
+                let block = block.map_err(|e| anyhow!("getBlock {h}: {e:?}"))?;
+                // (Its `status` may read "notarized": a finalized block can be stored with the
+                // notarization it was preconfirmed with. The finalized height is what counts.)
+                if block["height"].as_u64() != Some(h) {
+                    bail!("getBlock {h} answered height {}", block["height"]);
+                }
+                for batch in block["batches"].as_array().context("batches")? {
+                    for tx in batch["txHashes"].as_array().context("txHashes")? {
+                        let tx = tx.as_str().context("tx hash")?.to_string();
+                        *self.included.entry(tx).or_default() += 1;
+                    }
+                }
+                self.digests
+                    .push(block["digest"].as_str().context("digest")?.to_string());
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,8 +1,10 @@
-//! Test harnesses: a cluster of real `ordo-node` processes on loopback, an anvil L1 with the
-//! inbox deployed, transaction generators,
+//! Test harnesses: a cluster of real `ordo-node` processes on loopback, p2p links a test can cut,
+//! the chaos driver, an anvil L1 with the inbox deployed, transaction generators,
 //! and helpers shared by the cluster tests and the benchmark.
 
+pub mod chaos;
 pub mod cluster;
 pub mod l1;
+pub mod links;
 pub mod op;
 pub mod txgen;

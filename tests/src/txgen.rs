@@ -10,8 +10,20 @@ use bytes::Bytes;
 /// `count` signed EIP-1559 transfers on `chain_id`, spread over `senders` deterministic keys
 /// (nonces increase per sender).
 pub fn evm_transfers(chain_id: u64, count: usize, senders: usize, salt: u64) -> Vec<Bytes> {
+    evm_transfers_from(chain_id, 0, count, senders, salt)
+}
+
+/// Transfers `first..first + count` of the sequence [`evm_transfers`] starts: a long-running
+/// client signs its next ones as it goes.
+pub fn evm_transfers_from(
+    chain_id: u64,
+    first: usize,
+    count: usize,
+    senders: usize,
+    salt: u64,
+) -> Vec<Bytes> {
     let signers = sender_keys(senders, salt);
-    (0..count)
+    (first..first + count)
         .map(|n| {
             let signer = &signers[n % signers.len()];
             let nonce = (n / signers.len()) as u64;

@@ -1,7 +1,10 @@
 //! Multi-process acceptance test with the real `ordo-node` binary on loopback: 4 validators,
 //! 3 rollups, 10,000 transactions from concurrent clients, leader kill, full-cluster kill.
 
-use ordo_tests::{cluster::Cluster, txgen};
+use ordo_tests::{
+    cluster::{Cluster, FinalizedWalk},
+    txgen,
+};
 use serde_json::Value;
 use std::{
     collections::{HashMap, HashSet},
@@ -10,42 +13,14 @@ use std::{
 
 const ROLLUPS: &str = "901:evm,902:evm,903:opaque";
 
-/// All transaction hashes in finalized blocks 1..=height (as seen by validator `via`), with the
-/// number of times each appears.
-async fn included(cluster: &Cluster, via: usize, height: u64) -> HashMap<String, usize> {
-    let client = cluster.client(via);
-    let mut seen = HashMap::new();
-    for h in 1..=height {
-        let block: Value = jsonrpsee::core::client::ClientT::request(
-            &client,
-            "ordo_getBlock",
-            jsonrpsee::rpc_params![h],
-        )
+/// Finalized blocks 1..=height as validator `via` has them.
+async fn walk(cluster: &Cluster, via: usize, height: u64) -> FinalizedWalk {
+    let mut walk = FinalizedWalk::default();
+    walk.advance(&cluster.client(via), Some(height))
         .await
-        .expect("getBlock");
-        for batch in block["batches"].as_array().expect("batches") {
-            for tx in batch["txHashes"].as_array().expect("txHashes") {
-                *seen.entry(tx.as_str().unwrap().to_string()).or_insert(0) += 1;
-            }
-        }
-    }
-    seen
-}
-
-async fn digests(cluster: &Cluster, via: usize, height: u64) -> Vec<String> {
-    let client = cluster.client(via);
-    let mut out = Vec::new();
-    for h in 1..=height {
-        let block: Value = jsonrpsee::core::client::ClientT::request(
-            &client,
-            "ordo_getBlock",
-            jsonrpsee::rpc_params![h],
-        )
-        .await
-        .expect("getBlock");
-        out.push(block["digest"].as_str().unwrap().to_string());
-    }
-    out
+        .expect("finalized blocks");
+    assert_eq!(walk.height(), height, "validator {via} is behind");
+    walk
 }
 
 /// Waits until every hash has a finalized receipt on validator `via`.
@@ -153,7 +128,7 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     let height = cluster.status(0).await.unwrap()["finalizedHeight"]
         .as_u64()
         .unwrap();
-    let seen = included(&cluster, 0, height).await;
+    let seen = walk(&cluster, 0, height).await.included;
     for h in &hashes {
         assert_eq!(
             seen.get(h),
@@ -206,7 +181,7 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
     let before = cluster.status(observer).await.unwrap()["finalizedHeight"]
         .as_u64()
         .unwrap();
-    let chain_before = digests(&cluster, observer, before).await;
+    let chain_before = walk(&cluster, observer, before).await.digests;
     for i in 0..4 {
         cluster.kill(i);
     }
@@ -236,7 +211,7 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
         .await
         .unwrap();
     assert_eq!(
-        digests(&cluster, 0, before).await,
+        walk(&cluster, 0, before).await.digests,
         chain_before,
         "finalized chain changed"
     );

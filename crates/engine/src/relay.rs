@@ -5,8 +5,9 @@
 //! transactions still pending after [`REANNOUNCE_INTERVAL`] are sent again (a peer, or the
 //! leader, may have been down, or this node just restarted). What peers send is admitted with the
 //! same checks as a client's submission; a peer that sends an undecodable message is blocked.
+//! The message codec is `ordo_types::relay` (so `fuzz/` can reach it without the engine).
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use commonware_macros::select;
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::Clock;
@@ -16,69 +17,17 @@ use ordo_types::{PublicKey, RollupId};
 use std::time::Duration;
 use tracing::{debug, warn};
 
+use ordo_types::relay::{decode, encode, MAX_TXS_PER_MESSAGE};
+
 /// How long a batch may wait for more transactions before it is sent.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// Transaction bytes that make a batch go out at once. A message is at most this plus one
 /// transaction, well under the p2p message limit (a block's size plus headroom).
 const FLUSH_BYTES: usize = 256 * 1024;
-/// Most transactions in one relay message (a receiver refuses more).
-pub const MAX_TXS_PER_MESSAGE: usize = 4_096;
 /// How often a local transaction that stays pending is announced again.
 const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
 /// Most transactions re-announced per interval (a backlog is not re-sent all at once).
 const REANNOUNCE_LIMIT: usize = 8_192;
-
-/// Encodes `(rollup, raw)` pairs as `count:u32 || (rollup:u64 || len:u32 || raw)*`.
-pub fn encode(txs: &[(RollupId, Bytes)]) -> Vec<u8> {
-    let size = 4 + txs.iter().map(|(_, raw)| 12 + raw.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(size);
-    out.put_u32(txs.len() as u32);
-    for (rollup, raw) in txs {
-        out.put_u64(*rollup);
-        out.put_u32(raw.len() as u32);
-        out.put_slice(raw);
-    }
-    out
-}
-
-/// Why a relay message was refused.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("truncated relay message")]
-    Truncated,
-    #[error("relay message carries {0} transactions (limit {MAX_TXS_PER_MESSAGE})")]
-    TooMany(usize),
-    #[error("trailing bytes after the last transaction")]
-    Trailing,
-}
-
-/// Decodes [`encode`]'s output without trusting any length it reads.
-pub fn decode(mut buf: &[u8]) -> Result<Vec<(RollupId, Bytes)>, DecodeError> {
-    if buf.remaining() < 4 {
-        return Err(DecodeError::Truncated);
-    }
-    let count = buf.get_u32() as usize;
-    if count > MAX_TXS_PER_MESSAGE {
-        return Err(DecodeError::TooMany(count));
-    }
-    let mut txs = Vec::with_capacity(count);
-    for _ in 0..count {
-        if buf.remaining() < 12 {
-            return Err(DecodeError::Truncated);
-        }
-        let rollup = buf.get_u64();
-        let len = buf.get_u32() as usize;
-        if buf.remaining() < len {
-            return Err(DecodeError::Truncated);
-        }
-        txs.push((rollup, Bytes::copy_from_slice(&buf[..len])));
-        buf.advance(len);
-    }
-    if buf.has_remaining() {
-        return Err(DecodeError::Trailing);
-    }
-    Ok(txs)
-}
 
 /// Sends local transactions to peers and admits theirs, until the channel closes.
 pub(crate) async fn run<E: Clock>(
@@ -183,40 +132,5 @@ fn admit(
         // Honest peers check before relaying, but registries can differ during an upgrade:
         // drop, do not block.
         warn!(%peer, invalid, "peer relayed transactions this node refuses");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip() {
-        let txs = vec![
-            (901, Bytes::from_static(b"abc")),
-            (903, Bytes::new()),
-            (902, Bytes::from(vec![7u8; 1000])),
-        ];
-        assert_eq!(decode(&encode(&txs)).unwrap(), txs);
-        assert_eq!(decode(&encode(&[])).unwrap(), vec![]);
-    }
-
-    #[test]
-    fn refuses_malformed_messages() {
-        let good = encode(&[(901, Bytes::from_static(b"abcdef"))]);
-        for cut in 0..good.len() {
-            assert_eq!(
-                decode(&good[..cut]),
-                Err(DecodeError::Truncated),
-                "cut at {cut}"
-            );
-        }
-        let mut trailing = good.clone();
-        trailing.push(0);
-        assert_eq!(decode(&trailing), Err(DecodeError::Trailing));
-        // A huge count is refused before anything is allocated for it.
-        let mut huge = good;
-        huge[..4].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(decode(&huge), Err(DecodeError::TooMany(u32::MAX as usize)));
     }
 }

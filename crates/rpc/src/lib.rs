@@ -27,7 +27,7 @@ pub use error::{
 };
 pub use http::MetricsFn;
 pub use methods::MAX_BATCHES_PER_CALL;
-pub use subscriptions::MAX_RECEIPT_FILTER;
+pub use ordo_rpc_params::MAX_RECEIPT_FILTER;
 
 use anyhow::{ensure, Context as _};
 use jsonrpsee::server::{BatchRequestConfig, PingConfig, Server, ServerConfig};

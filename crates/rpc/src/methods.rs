@@ -6,7 +6,7 @@
 use crate::{
     error, subscriptions,
     view::{
-        hex0x, BlockView, Finality, Hash32, HexBytes, L1RefView, ReceiptStatus, ReceiptView,
+        hex0x, BlockView, Finality, HexBytes, L1RefView, ReceiptStatus, ReceiptView,
         RollupBatchView,
     },
 };
@@ -32,13 +32,13 @@ pub(crate) fn module(handle: Handle) -> RpcModule<Handle> {
     let mut m = RpcModule::new(handle);
     let registered = [
         m.register_async_method("ordo_sendTransaction", |params, h, _| async move {
-            let (rollup, raw): (RollupId, HexBytes) = params.parse()?;
+            let (rollup, raw) = ordo_rpc_params::send_transaction(&params)?;
             submit(&h, rollup, raw).await
         })
         .map(drop),
         m.register_async_method("eth_sendRawTransaction", |params, h, ext| async move {
             let rollup = rollup_path(&ext, "eth_sendRawTransaction")?;
-            let (raw,): (HexBytes,) = params.parse()?;
+            let raw = ordo_rpc_params::send_raw_transaction(&params)?;
             submit(&h, rollup, raw).await
         })
         .map(drop),
@@ -50,23 +50,22 @@ pub(crate) fn module(handle: Handle) -> RpcModule<Handle> {
         })
         .map(drop),
         m.register_blocking_method("ordo_getReceipt", |params, h, _| {
-            let (hash,): (Hash32,) = params.parse()?;
+            let hash = ordo_rpc_params::get_receipt(&params)?;
             get_receipt(&h, &hash.0)
         })
         .map(drop),
         m.register_blocking_method("ordo_getBlock", |params, h, _| {
-            let (height,): (u64,) = params.parse()?;
+            let height = ordo_rpc_params::get_block(&params)?;
             get_block(&h, height)
         })
         .map(drop),
         m.register_blocking_method("ordo_getRollupBatch", |params, h, _| {
-            let (rollup, height): (RollupId, u64) = params.parse()?;
+            let (rollup, height) = ordo_rpc_params::get_rollup_batch(&params)?;
             get_rollup_batch(&h, rollup, height)
         })
         .map(drop),
         m.register_blocking_method("ordo_getRollupBatches", |params, h, _| {
-            let mut seq = params.sequence();
-            let (rollup, from, limit) = (seq.next()?, seq.next()?, seq.optional_next()?);
+            let (rollup, from, limit) = ordo_rpc_params::get_rollup_batches(&params)?;
             get_rollup_batches(&h, rollup, from, limit.unwrap_or(MAX_BATCHES_PER_CALL))
         })
         .map(drop),

@@ -7,22 +7,17 @@
 
 use crate::{
     error,
-    methods::RpcResult,
-    view::{Hash32, ReceiptNotification, RollupBatchView},
+    view::{ReceiptNotification, RollupBatchView},
 };
 use jsonrpsee::{
     core::{server::SendTimeoutError, RegisterMethodError, SubscriptionResult},
-    types::ErrorObject,
     PendingSubscriptionSink, RpcModule, SubscriptionMessage,
 };
 use ordo_engine::{Event, Handle};
-use ordo_types::{RollupId, TxHash};
 use serde::Serialize;
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 use tokio::sync::broadcast::{error::RecvError, Receiver};
 
-/// Most transaction hashes one `ordo_subscribeReceipts` may filter on.
-pub const MAX_RECEIPT_FILTER: usize = 4096;
 /// How long a notification may wait for room in the connection's buffer before the subscriber
 /// is judged too slow and dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,7 +28,7 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
         "ordo_receipt",
         "ordo_unsubscribeReceipts",
         |params, pending, h, _| async move {
-            let filter = match receipt_filter(params.sequence().optional_next()) {
+            let filter = match ordo_rpc_params::subscribe_receipts(&params) {
                 Ok(filter) => filter,
                 Err(e) => {
                     pending.reject(e).await;
@@ -58,7 +53,7 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
         "ordo_rollupBatch",
         "ordo_unsubscribeRollupBatches",
         |params, pending, h, _| async move {
-            let rollup = match params.parse::<(RollupId,)>().and_then(|(r,)| {
+            let rollup = match ordo_rpc_params::subscribe_rollup_batches(&params).and_then(|r| {
                 h.rollup(r)
                     .map(|_| r)
                     .ok_or_else(|| error::unknown_rollup(r))
@@ -80,23 +75,6 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
         },
     )?;
     Ok(())
-}
-
-fn receipt_filter(hashes: RpcResult<Option<Vec<Hash32>>>) -> RpcResult<Option<HashSet<TxHash>>> {
-    let Some(hashes) = hashes? else {
-        return Ok(None);
-    };
-    if hashes.len() > MAX_RECEIPT_FILTER {
-        return Err(ErrorObject::owned(
-            jsonrpsee::types::error::INVALID_PARAMS_CODE,
-            format!(
-                "at most {MAX_RECEIPT_FILTER} transaction hashes per subscription, got {}",
-                hashes.len()
-            ),
-            None::<()>,
-        ));
-    }
-    Ok(Some(hashes.into_iter().map(|h| h.0).collect()))
 }
 
 /// Accepts the subscription and forwards what `render` makes of each event (nothing for `None`)

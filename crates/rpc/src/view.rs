@@ -1,4 +1,5 @@
-//! JSON shapes of what the API returns, and the hex parameter types it accepts.
+//! JSON shapes of what the API returns (the hex parameter types it accepts live in
+//! `ordo-rpc-params`).
 //!
 //! Every view carries `encoded`: the canonical commonware-codec bytes of the underlying
 //! `ordo_types` value. The JSON fields are for humans and dashboards; a client that must trust
@@ -6,49 +7,15 @@
 
 use commonware_codec::Encode;
 use ordo_engine::Certified;
+pub use ordo_rpc_params::{Hash32, HexBytes};
 use ordo_types::{
     Block, Certificate, CertificateKind, Header, L1Ref, Receipt, RollupBatch, TxHash,
 };
-use serde::{de::Error as _, Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 /// `0x`-prefixed lowercase hex.
 pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {
     format!("0x{}", hex::encode(bytes))
-}
-
-fn parse_hex<E: serde::de::Error>(s: &str) -> Result<Vec<u8>, E> {
-    let digits = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .ok_or_else(|| E::custom("expected a 0x-prefixed hex string"))?;
-    hex::decode(digits).map_err(|e| E::custom(format!("invalid hex: {e}")))
-}
-
-/// Arbitrary bytes given as `0x`-prefixed hex.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HexBytes(pub bytes::Bytes);
-
-impl<'de> Deserialize<'de> for HexBytes {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        parse_hex(&s).map(|b| Self(b.into()))
-    }
-}
-
-/// A 32-byte hash given as `0x` and 64 hex digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Hash32(pub [u8; 32]);
-
-impl<'de> Deserialize<'de> for Hash32 {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        let bytes = parse_hex::<D::Error>(&s)?;
-        let len = bytes.len();
-        bytes
-            .try_into()
-            .map(Self)
-            .map_err(|_| D::Error::custom(format!("expected 32 bytes, got {len}")))
-    }
 }
 
 /// How final something is.

@@ -16,6 +16,7 @@ mod block;
 mod certificate;
 pub mod merkle;
 mod receipt;
+pub mod relay;
 mod rollup;
 mod tx;
 
