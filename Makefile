@@ -48,7 +48,8 @@ test: build contracts-test op-bins
 	$(MAKE) --no-print-directory test-devnet
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
-## test-sim: the deterministic simulation only (SEEDS=n seeds, default 4; each runs twice).
+## test-sim: the deterministic simulation only (SEEDS=n seeds 0..n, SEED=n one; default the CI batch
+## of 3 seeds that `make test` runs; each runs twice).
 test-sim: build
 	$(CARGO) test --workspace --test simulation -- --nocapture
 
