@@ -229,7 +229,7 @@ struct Scenario {
 
 impl Scenario {
     fn draw(seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_0d0);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x0005_eed0_f0d0);
         let validators = rng.random_range(4..=10usize);
         let f = (validators - 1) / 3;
         let count = rng.random_range(0..=f);
