@@ -478,7 +478,7 @@ impl Net {
     async fn start_validator(&self, context: &Context, i: usize) {
         let ctx = context.child("validator").with_attribute("index", i);
         let me = self.key(i);
-        let quota = Quota::per_second(NZU32!(1_000_000));
+        let quota = channel_quota();
         let control = self.oracle.control(me.clone());
         let scheme = self.fixture.schemes[i].clone();
         let votes = control.register(channels::VOTES, quota).await.unwrap();
@@ -572,7 +572,7 @@ impl Net {
         ),
     ) -> TaskHandle<()> {
         let me = self.key(i);
-        let quota = Quota::per_second(NZU32!(1_000_000));
+        let quota = channel_quota();
         let control = self.oracle.control(me.clone());
         let resolver = control.register(channels::RESOLVER, quota).await.unwrap();
         let broadcast = control.register(channels::BROADCAST, quota).await.unwrap();
@@ -711,6 +711,12 @@ impl Net {
             }
         }
     }
+}
+
+/// Outbound messages per second per peer and channel: far above what a run sends, and small
+/// because each channel's buffers are sized from it times the peer count.
+fn channel_quota() -> Quota {
+    Quota::per_second(NZU32!(20_000))
 }
 
 fn random_ms(context: &mut Context, min: u64, max: u64) -> Duration {
