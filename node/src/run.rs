@@ -199,6 +199,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
                     state,
                     censor_forced: config.testing.censor_forced,
                 }),
+                faulty_proposals: false,
             },
         )
         .await;

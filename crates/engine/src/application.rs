@@ -102,11 +102,62 @@ pub struct Application {
     rules: Rules,
     shared: Arc<Shared>,
     l1: Option<L1Config>,
+    faulty_proposals: bool,
 }
 
 impl Application {
-    pub(crate) fn new(rules: Rules, shared: Arc<Shared>, l1: Option<L1Config>) -> Self {
-        Self { rules, shared, l1 }
+    pub(crate) fn new(
+        rules: Rules,
+        shared: Arc<Shared>,
+        l1: Option<L1Config>,
+        faulty_proposals: bool,
+    ) -> Self {
+        Self {
+            rules,
+            shared,
+            l1,
+            faulty_proposals,
+        }
+    }
+
+    /// Test only (a Byzantine leader): turns a valid proposal into one that breaks a different
+    /// rule in each view, so honest validators refuse it: a transaction twice, more bytes than
+    /// `max_block_bytes`, a body that does not match `batches_root`, a timestamp beyond the limit.
+    fn break_rules(&self, mut header: Header, mut batches: Vec<Batch>) -> Block {
+        let view = header.view;
+        let filler = |n: usize, len: usize| {
+            let mut tx = format!("faulty-{view}-{n}").into_bytes();
+            tx.resize(len.max(tx.len()), b'.');
+            bytes::Bytes::from(tx)
+        };
+        let (Some(first), Some(spec)) = (batches.first_mut(), self.rules.rollups.first()) else {
+            return Block::new(header, batches);
+        };
+        match view % 4 {
+            0 => {
+                let tx = first.txs.first().cloned().unwrap_or_else(|| filler(0, 64));
+                if first.txs.is_empty() {
+                    first.txs.push(tx.clone());
+                }
+                first.txs.push(tx);
+                Block::new(header, batches)
+            }
+            1 => {
+                let size = (spec.max_tx_bytes as usize).clamp(64, self.rules.max_block_bytes);
+                let count = self.rules.max_block_bytes / size + 1;
+                first.txs.extend((0..count).map(|n| filler(n, size)));
+                Block::new(header, batches)
+            }
+            2 => {
+                let mut block = Block::new(header, batches);
+                block.batches[0].txs.push(filler(0, 64));
+                block
+            }
+            _ => {
+                header.timestamp_ms = BLOCK_TIMESTAMP_MAX_MS + 1;
+                Block::new(header, batches)
+            }
+        }
     }
 
     /// Checks everything that does not need the clock or older ancestors.
@@ -399,7 +450,11 @@ where
             forced,
             batches_root: [0; 32],
         };
-        let block = Arc::new(Block::new(header, batches));
+        let block = Arc::new(if self.faulty_proposals {
+            self.break_rules(header, batches)
+        } else {
+            Block::new(header, batches)
+        });
         debug!(height = block.height(), txs = block.tx_count(), "proposing");
         self.shared.remember(block.clone());
         let digest = block.digest();

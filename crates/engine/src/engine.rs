@@ -122,6 +122,8 @@ pub struct Config<B, P> {
     pub handle: Handle,
     /// The L1 follower's view; `None` for a network without an L1 inbox.
     pub l1: Option<L1Config>,
+    /// Test only: propose blocks that break the validity rules (a Byzantine leader).
+    pub faulty_proposals: bool,
 }
 
 type Marshaled<E> = Inline<E, Scheme, Application, Block, FixedEpocher>;
@@ -289,7 +291,7 @@ where
             .indexed_height()
             .expect("failed to read the index");
         let shared = Arc::new(Shared::new(cfg.handle, indexed));
-        let application = Application::new(cfg.rules, shared.clone(), cfg.l1);
+        let application = Application::new(cfg.rules, shared.clone(), cfg.l1, cfg.faulty_proposals);
         let marshaled = Marshaled::new(
             context.child("marshaled"),
             application,
