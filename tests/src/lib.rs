@@ -1,8 +1,10 @@
 //! Test harnesses: a cluster of real `ordo-node` processes on loopback, an anvil L1 with the
-//! inbox deployed, transaction generators,
-//! and helpers shared by the cluster tests and the benchmark.
+//! inbox deployed, transaction generators, a delaying relay between validators, a local CometBFT
+//! network as the benchmark's baseline, and helpers shared by the cluster tests and the benchmark.
 
 pub mod cluster;
+pub mod cometbft;
+pub mod delay;
 pub mod l1;
 pub mod op;
 pub mod txgen;
