@@ -226,13 +226,13 @@ impl CometNet {
 
     /// Submits `txs` with `broadcast_tx_sync` (answered after the mempool's check, as Ordo's
     /// `ordo_sendTransaction`) in JSON-RPC batches; returns the accepted ones, base64 (how
-    /// blocks name them), and how many were refused (e.g. mempool full).
+    /// blocks name them), how many were refused (e.g. mempool full) and the first refusal.
     pub async fn submit_with(
         client: &HttpClient,
         txs: &[bytes::Bytes],
-    ) -> Result<(Vec<String>, usize)> {
+    ) -> Result<(Vec<String>, usize, Option<String>)> {
         let mut accepted = Vec::with_capacity(txs.len());
-        let mut refused = 0;
+        let (mut refused, mut refusal) = (0, None);
         for chunk in txs.chunks(200) {
             let encoded: Vec<String> = chunk
                 .iter()
@@ -249,11 +249,26 @@ impl CometNet {
             for (tx, r) in encoded.into_iter().zip(responses.into_iter()) {
                 match r {
                     Ok(result) if result["code"].as_u64() == Some(0) => accepted.push(tx),
-                    _ => refused += 1,
+                    other => {
+                        refused += 1;
+                        refusal.get_or_insert_with(|| match other {
+                            Ok(result) => format!("check_tx: {result}"),
+                            Err(e) => format!("broadcast_tx_sync: {e:?}"),
+                        });
+                    }
                 }
             }
         }
-        Ok((accepted, refused))
+        Ok((accepted, refused, refusal))
+    }
+}
+
+impl CometNet {
+    /// Keeps the network's directory (configs and logs) after the drop, for inspection.
+    pub fn keep_logs(&mut self) -> PathBuf {
+        let path = self.dir.path().to_path_buf();
+        let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
+        path
     }
 }
 
@@ -293,6 +308,8 @@ fn tune(
     let r = section(config, "rpc")?;
     r.insert("laddr".into(), Str(format!("tcp://{rpc}")));
     r.insert("max_body_bytes".into(), Integer(64 * 1024 * 1024));
+    // Batches as large as the benchmark's Ordo clients send (the default allows 10).
+    r.insert("max_request_batch_size".into(), Integer(0));
     let p = section(config, "p2p")?;
     p.insert("laddr".into(), Str(format!("tcp://{p2p}")));
     // Peers are fixed, as Ordo's are (and a gossiped address would bypass a delay relay).
@@ -306,6 +323,7 @@ fn tune(
     let m = section(config, "mempool")?;
     m.insert("size".into(), Integer(200_000));
     m.insert("cache_size".into(), Integer(400_000));
+    section(config, "tx_index")?.insert("indexer".into(), Str("null".into()));
     let c = section(config, "consensus")?;
     // Next height after the block interval, a proposal timeout like Ordo's leader timeout.
     c.insert("timeout_commit".into(), ms(block_interval_ms));

@@ -46,6 +46,7 @@ struct Options {
     delay: Duration,
     /// Why the runs with the delay are not made, if they are not.
     skip_delay: Option<String>,
+    ordo: bool,
     cometbft: bool,
 }
 
@@ -59,7 +60,7 @@ impl Options {
             "--block-interval-ms",
             "--delay-ms",
         ];
-        let flags = ["--quick", "--no-cometbft", "--no-delay"];
+        let flags = ["--quick", "--no-ordo", "--no-cometbft", "--no-delay"];
         let mut i = 0;
         while i < args.len() {
             if known.contains(&args[i].as_str()) && i + 1 < args.len() {
@@ -94,6 +95,7 @@ impl Options {
             block_interval_ms: value("--block-interval-ms", 20)?,
             delay: Duration::from_millis(value("--delay-ms", 50)?),
             skip_delay: flag("--no-delay").then(|| "--no-delay".to_string()),
+            ordo: !flag("--no-ordo"),
             cometbft: !flag("--no-cometbft"),
         })
     }
@@ -112,14 +114,28 @@ type SharedTimeline = Arc<Mutex<Timeline>>;
 
 /// A system under load.
 trait Target: Send + Sync {
-    /// Submits batch `round` of client `client` (distinct for each `salt`); returns the names
-    /// of the accepted transactions and how many were refused.
-    fn submit(
-        &self,
-        client: usize,
-        round: u64,
-        salt: u64,
-    ) -> BoxFuture<'static, (Vec<String>, usize)>;
+    /// Submits batch `round` of client `client` (distinct for each `salt`).
+    fn submit(&self, client: usize, round: u64, salt: u64) -> BoxFuture<'static, Submitted>;
+}
+
+/// The answer to one batch.
+#[derive(Default)]
+struct Submitted {
+    /// Names of the accepted transactions.
+    accepted: Vec<String>,
+    refused: usize,
+    /// Why (the first refusal), so a run that measured nothing says why.
+    refusal: Option<String>,
+}
+
+impl Submitted {
+    fn failed(count: usize, e: anyhow::Error) -> Self {
+        Self {
+            accepted: Vec::new(),
+            refused: count,
+            refusal: Some(format!("{e:#}")),
+        }
+    }
 }
 
 /// Clients spread their batches over every validator's RPC, each over a kept connection pool.
@@ -133,14 +149,17 @@ impl Target for OrdoTarget {
         client: usize,
         round: u64,
         salt: u64,
-    ) -> BoxFuture<'static, (Vec<String>, usize)> {
+    ) -> BoxFuture<'static, Submitted> {
         let rollup = ROLLUPS[(client + round as usize) % ROLLUPS.len()];
         let txs = txgen::opaque(BATCH, TX_BYTES, unique(salt, client, round));
         let rpc = self.clients[(client + round as usize) % self.clients.len()].clone();
         Box::pin(async move {
             match Cluster::submit_with(&rpc, rollup, &txs).await {
-                Ok(hashes) => (hashes, 0),
-                Err(_) => (Vec::new(), txs.len()),
+                Ok(accepted) => Submitted {
+                    accepted,
+                    ..Default::default()
+                },
+                Err(e) => Submitted::failed(txs.len(), e),
             }
         })
     }
@@ -156,19 +175,40 @@ impl Target for CometTarget {
         client: usize,
         round: u64,
         salt: u64,
-    ) -> BoxFuture<'static, (Vec<String>, usize)> {
+    ) -> BoxFuture<'static, Submitted> {
         let txs = txgen::key_value(BATCH, TX_BYTES, unique(salt, client, round));
         let rpc = self.clients[(client + round as usize) % self.clients.len()].clone();
         Box::pin(async move {
-            CometNet::submit_with(&rpc, &txs)
-                .await
-                .unwrap_or((Vec::new(), txs.len()))
+            match CometNet::submit_with(&rpc, &txs).await {
+                Ok((accepted, refused, refusal)) => Submitted {
+                    accepted,
+                    refused,
+                    refusal,
+                },
+                Err(e) => Submitted::failed(txs.len(), e),
+            }
         })
     }
 }
 
 fn unique(salt: u64, client: usize, round: u64) -> u64 {
     (salt << 48) | ((client as u64) << 32) | round
+}
+
+/// What a load phase offered: accepted and refused transactions, and the first refusal.
+#[derive(Default)]
+struct Offered {
+    accepted: usize,
+    refused: usize,
+    refusal: Option<String>,
+}
+
+impl Offered {
+    fn add(&mut self, other: Offered) {
+        self.accepted += other.accepted;
+        self.refused += other.refused;
+        self.refusal = self.refusal.take().or(other.refusal);
+    }
 }
 
 /// Offers load from `clients` concurrent clients (each submits a batch and waits for the
@@ -180,44 +220,48 @@ async fn offer(
     duration: Duration,
     rate: f64,
     salt: u64,
-) -> (usize, usize) {
+) -> Offered {
     let mut tasks = Vec::new();
     for c in 0..clients {
         let target = target.clone();
         let timeline = timeline.clone();
         tasks.push(tokio::spawn(async move {
             let start = Instant::now();
-            let (mut accepted, mut refused, mut attempted) = (0usize, 0usize, 0usize);
+            let mut offered = Offered::default();
             let mut round = 0u64;
             while start.elapsed() < duration {
                 let at = Instant::now();
-                let (names, refusals) = target.submit(c, round, salt).await;
+                let answer = target.submit(c, round, salt).await;
                 round += 1;
-                attempted += BATCH;
-                accepted += names.len();
-                refused += refusals;
+                let refused_all = answer.refused == BATCH;
+                offered.add(Offered {
+                    accepted: answer.accepted.len(),
+                    refused: answer.refused,
+                    refusal: answer.refusal,
+                });
                 {
                     let mut t = timeline.lock().unwrap();
-                    for name in names {
+                    for name in answer.accepted {
                         t.submitted.insert(name, at);
                     }
                 }
                 if rate > 0.0 {
-                    let due =
-                        start + Duration::from_secs_f64(attempted as f64 * clients as f64 / rate);
+                    let due = start
+                        + Duration::from_secs_f64(round as f64 * BATCH as f64 * clients as f64 / rate);
                     tokio::time::sleep_until(due.into()).await;
-                } else if refusals == BATCH {
+                } else if refused_all {
                     // Refused outright (overloaded or down): do not spin.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
-            (accepted, refused)
+            offered
         }));
     }
-    let mut total = (0, 0);
+    let mut total = Offered::default();
     for t in tasks {
-        let (a, r) = t.await.unwrap_or((0, 0));
-        total = (total.0 + a, total.1 + r);
+        if let Ok(offered) = t.await {
+            total.add(offered);
+        }
     }
     total
 }
@@ -256,7 +300,8 @@ async fn saturate(
 ) -> Result<Value> {
     *timeline.lock().unwrap() = Timeline::default();
     let start = Instant::now();
-    let (accepted, refused) = offer(target, timeline, clients, duration, 0.0, salt).await;
+    let offered = offer(target, timeline, clients, duration, 0.0, salt).await;
+    let accepted = offered.accepted;
     settle(timeline, SETTLE).await;
     let t = timeline.lock().unwrap();
     let finalized: Vec<Instant> = t
@@ -265,13 +310,18 @@ async fn saturate(
         .filter_map(|h| t.finalized.get(h).copied())
         .collect();
     let Some(last) = finalized.iter().max() else {
-        bail!("none of {accepted} accepted transactions was finalized within {SETTLE:?}");
+        bail!(
+            "none of {accepted} accepted transactions was finalized within {SETTLE:?} ({} refused{})",
+            offered.refused,
+            offered.refusal.map(|r| format!(", first: {r}")).unwrap_or_default()
+        );
     };
     let seconds = last.duration_since(start).as_secs_f64();
     let tps = finalized.len() as f64 / seconds;
     Ok(json!({
         "accepted": accepted,
-        "refused": refused,
+        "refused": offered.refused,
+        "first_refusal": offered.refusal,
         "finalized": finalized.len(),
         "unfinalized": accepted.saturating_sub(finalized.len()),
         "seconds": seconds,
@@ -290,7 +340,8 @@ async fn latency(
     salt: u64,
 ) -> Result<Value> {
     *timeline.lock().unwrap() = Timeline::default();
-    let (accepted, refused) = offer(target, timeline, clients, duration, rate, salt).await;
+    let offered = offer(target, timeline, clients, duration, rate, salt).await;
+    let accepted = offered.accepted;
     settle(timeline, SETTLE).await;
     let t = timeline.lock().unwrap();
     let since_submit = |m: &HashMap<String, Instant>| -> Vec<Duration> {
@@ -301,13 +352,18 @@ async fn latency(
     };
     let (mut notarized, mut finalized) = (since_submit(&t.notarized), since_submit(&t.finalized));
     if finalized.is_empty() {
-        bail!("none of {accepted} accepted transactions was finalized within {SETTLE:?}");
+        bail!(
+            "none of {accepted} accepted transactions was finalized within {SETTLE:?} ({} refused{})",
+            offered.refused,
+            offered.refusal.map(|r| format!(", first: {r}")).unwrap_or_default()
+        );
     }
     let mut report = json!({
         "offered_tx_per_s": rate,
         "seconds": duration.as_secs_f64(),
         "accepted": accepted,
-        "refused": refused,
+        "refused": offered.refused,
+        "first_refusal": offered.refusal,
         "unfinalized": accepted.saturating_sub(finalized.len()),
         "finalized_p50_ms": percentile_ms(&mut finalized, 0.5),
         "finalized_p99_ms": percentile_ms(&mut finalized, 0.99),
@@ -524,8 +580,10 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
 /// CometBFT: saturation, half of its saturation, and that rate with the delay.
 async fn cometbft(opts: &Options) -> Result<Value> {
     let phase = Duration::from_secs(opts.seconds);
-    let net = CometNet::start(opts.validators, opts.block_interval_ms)?;
-    net.wait_height(2, Duration::from_secs(60)).await?;
+    let mut net = CometNet::start(opts.validators, opts.block_interval_ms)?;
+    if let Err(e) = net.wait_height(2, Duration::from_secs(60)).await {
+        return Err(e.context(format!("logs kept in {}", net.keep_logs().display())));
+    }
     let timeline: SharedTimeline = Default::default();
     let observer = observe_comet(net.client(0), timeline.clone());
     let target: Arc<dyn Target> = Arc::new(CometTarget {
@@ -542,8 +600,10 @@ async fn cometbft(opts: &Options) -> Result<Value> {
         Err(e) => Err(e),
     };
     observer.abort();
-    let (saturation, half, half_load) =
-        result.with_context(|| format!("cometbft logs in {}", net.dir.path().display()))?;
+    let (saturation, half, half_load) = match result {
+        Ok(figures) => figures,
+        Err(e) => return Err(e.context(format!("logs kept in {}", net.keep_logs().display()))),
+    };
     let version = net.version.clone();
     drop(net);
     let delayed = if let Some(reason) = &opts.skip_delay {
@@ -795,7 +855,11 @@ async fn main() -> Result<()> {
         opts.skip_delay = Some(format!("delay check failed: {message}"));
     }
 
-    let ordo = ordo(&opts).await.unwrap_or_else(error);
+    let ordo = if opts.ordo {
+        ordo(&opts).await.unwrap_or_else(error)
+    } else {
+        json!({ "skipped": "--no-ordo" })
+    };
     let cometbft = if !opts.cometbft {
         json!({ "skipped": "--no-cometbft" })
     } else if !ordo_tests::cometbft::binary().exists() {
