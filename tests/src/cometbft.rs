@@ -246,7 +246,7 @@ impl CometNet {
                 .batch_request::<Value>(batch)
                 .await
                 .map_err(|e| anyhow!("broadcast_tx_sync: {e}"))?;
-            for (tx, r) in encoded.into_iter().zip(responses.into_iter()) {
+            for (tx, r) in encoded.into_iter().zip(responses) {
                 match r {
                     Ok(result) if result["code"].as_u64() == Some(0) => accepted.push(tx),
                     other => {

@@ -144,12 +144,7 @@ struct OrdoTarget {
 }
 
 impl Target for OrdoTarget {
-    fn submit(
-        &self,
-        client: usize,
-        round: u64,
-        salt: u64,
-    ) -> BoxFuture<'static, Submitted> {
+    fn submit(&self, client: usize, round: u64, salt: u64) -> BoxFuture<'static, Submitted> {
         let rollup = ROLLUPS[(client + round as usize) % ROLLUPS.len()];
         let txs = txgen::opaque(BATCH, TX_BYTES, unique(salt, client, round));
         let rpc = self.clients[(client + round as usize) % self.clients.len()].clone();
@@ -170,12 +165,7 @@ struct CometTarget {
 }
 
 impl Target for CometTarget {
-    fn submit(
-        &self,
-        client: usize,
-        round: u64,
-        salt: u64,
-    ) -> BoxFuture<'static, Submitted> {
+    fn submit(&self, client: usize, round: u64, salt: u64) -> BoxFuture<'static, Submitted> {
         let txs = txgen::key_value(BATCH, TX_BYTES, unique(salt, client, round));
         let rpc = self.clients[(client + round as usize) % self.clients.len()].clone();
         Box::pin(async move {
@@ -247,7 +237,9 @@ async fn offer(
                 }
                 if rate > 0.0 {
                     let due = start
-                        + Duration::from_secs_f64(round as f64 * BATCH as f64 * clients as f64 / rate);
+                        + Duration::from_secs_f64(
+                            round as f64 * BATCH as f64 * clients as f64 / rate,
+                        );
                     tokio::time::sleep_until(due.into()).await;
                 } else if refused_all {
                     // Refused outright (overloaded or down): do not spin.
