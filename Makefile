@@ -18,6 +18,7 @@ WEB_DIR          ?= $(CARGO_TARGET_DIR)/web
 
 include mk/contracts.mk
 include mk/op.mk
+include mk/cometbft.mk
 
 .PHONY: all deps build test test-rust test-sim sim test-cluster test-devnet bench soak fuzz devnet devnet-clean web web-test-deps lint fmt clean
 
@@ -63,9 +64,13 @@ sim: build
 test-cluster: build
 	$(CARGO) test --workspace --test cluster -- --nocapture
 
-## bench: throughput and preconfirmation latency of 4 local validators.
+## bench: throughput, latency (also with 50 ms one-way between validators) and recovery times of
+## 4 local validators, next to a 4-node CometBFT network in the same run (BENCH_ARGS=--quick: shorter
+## phases). CometBFT failing to build only skips the comparison.
+BENCH_ARGS ?=
 bench: build
-	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS)
+	@$(MAKE) --no-print-directory cometbft-bin || echo "bench: cometbft could not be built; the comparison is skipped"
+	$(CARGO_TARGET_DIR)/debug/ordo-bench --validators $(VALIDATORS) $(BENCH_ARGS)
 
 ## soak: the chaos run of tests/chaos.rs for SOAK_MINUTES (default 10): kill -9 and restart of
 ## validators and partitions of one, under load; prints acknowledged vs included, failover and

@@ -46,10 +46,32 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub configs: Vec<PathBuf>,
     pub rpc: Vec<SocketAddr>,
+    /// Where each validator listens for its peers.
+    pub p2p: Vec<SocketAddr>,
     pub public_keys: Vec<String>,
     pub group_key: String,
     children: Vec<Option<Child>>,
     binary: PathBuf,
+}
+
+/// What [`Cluster::kill_leader`] measured.
+#[derive(Debug, Clone)]
+pub struct Failover {
+    /// The validator killed.
+    pub leader: usize,
+    /// The validator that saw the next block.
+    pub observer: usize,
+    /// kill -9 -> the observer sees a block notarized that another validator proposed.
+    pub elapsed: Duration,
+    pub height: u64,
+}
+
+/// What [`Cluster::restart_all`] measured.
+#[derive(Debug, Clone)]
+pub struct Restart {
+    /// kill -9 of all -> the first block proposed after it is seen notarized.
+    pub elapsed: Duration,
+    pub height: u64,
 }
 
 /// Changes one validator's configuration (validator index, its TOML) before it first starts.
@@ -69,6 +91,25 @@ impl Cluster {
 
     /// [`Cluster::start`] with extra `genesis` arguments and a per-validator config change.
     pub fn start_with(
+        validators: usize,
+        rollups: &str,
+        block_interval_ms: u64,
+        genesis_args: &[String],
+        configure: Configure,
+    ) -> Result<Self> {
+        let mut cluster = Self::create(
+            validators,
+            rollups,
+            block_interval_ms,
+            genesis_args,
+            configure,
+        )?;
+        cluster.spawn_all()?;
+        Ok(cluster)
+    }
+
+    /// Creates the network (genesis and every validator's config) without starting anything.
+    pub fn create(
         validators: usize,
         rollups: &str,
         block_interval_ms: u64,
@@ -117,27 +158,73 @@ impl Cluster {
         let genesis: toml::Value =
             toml::from_str(&std::fs::read_to_string(dir.path().join("genesis.toml"))?)?;
         let validator_list = genesis["validators"].as_array().context("validators")?;
+        let address = |v: &toml::Value, key: &str| -> Result<SocketAddr> {
+            v[key]
+                .as_str()
+                .with_context(|| format!("genesis validator without {key}"))?
+                .parse()
+                .with_context(|| format!("genesis {key}"))
+        };
         let rpc = validator_list
             .iter()
-            .map(|v| v["rpc_address"].as_str().unwrap().parse().unwrap())
-            .collect();
+            .map(|v| address(v, "rpc_address"))
+            .collect::<Result<_>>()?;
+        let p2p = validator_list
+            .iter()
+            .map(|v| address(v, "p2p_address"))
+            .collect::<Result<_>>()?;
         let public_keys = validator_list
             .iter()
-            .map(|v| v["public_key"].as_str().unwrap().to_string())
+            .map(|v| v["public_key"].as_str().unwrap_or_default().to_string())
             .collect();
-        let mut cluster = Self {
+        Ok(Self {
             dir,
             configs,
             rpc,
+            p2p,
             public_keys,
             group_key,
             children: (0..validators).map(|_| None).collect(),
             binary,
-        };
-        for i in 0..validators {
-            cluster.spawn(i)?;
+        })
+    }
+
+    /// Makes every validator dial each peer `j` at `addresses[j]` instead of its own p2p address
+    /// (e.g. a relay in front of it); validators keep listening where genesis put them. Call
+    /// before the validators start.
+    pub fn route_peers_via(&self, addresses: &[SocketAddr]) -> Result<()> {
+        if addresses.len() != self.len() {
+            bail!(
+                "{} addresses for {} validators",
+                addresses.len(),
+                self.len()
+            );
         }
-        Ok(cluster)
+        for (i, path) in self.configs.iter().enumerate() {
+            let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(path)?)?;
+            let peers = config
+                .get_mut("chain")
+                .and_then(|c| c.get_mut("validators"))
+                .and_then(|v| v.as_array_mut())
+                .context("config without chain.validators")?;
+            for (j, peer) in peers.iter_mut().enumerate() {
+                if j != i {
+                    peer["p2p_address"] = toml::Value::String(addresses[j].to_string());
+                }
+            }
+            std::fs::write(path, toml::to_string(&config)?)?;
+        }
+        Ok(())
+    }
+
+    /// Starts every validator that is not running.
+    pub fn spawn_all(&mut self) -> Result<()> {
+        for i in 0..self.len() {
+            if !self.is_running(i) {
+                self.spawn(i)?;
+            }
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -231,9 +318,116 @@ impl Cluster {
             .ok_or_else(|| anyhow!("unknown leader {leader}"))
     }
 
+    /// Newest notarized height validator `i` reports.
+    pub async fn notarized_height(&self, i: usize) -> Result<u64> {
+        self.status(i).await?["notarizedHeight"]
+            .as_u64()
+            .context("status without notarizedHeight")
+    }
+
+    /// Polls validator `via` (retrying while it is down or starting) until a notarized block
+    /// above height `above` satisfies `wanted` (given its `ordo_getBlock` JSON); returns it.
+    pub async fn wait_notarized_block(
+        &self,
+        via: usize,
+        above: u64,
+        timeout: Duration,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Result<Value> {
+        let deadline = Instant::now() + timeout;
+        let client = self.client(via);
+        let mut checked = above;
+        loop {
+            let status: Result<Value, _> = client.request("ordo_status", rpc_params![]).await;
+            let height = status.map_or(0, |s| s["notarizedHeight"].as_u64().unwrap_or(0));
+            while checked < height {
+                let next = checked + 1;
+                match client
+                    .request::<Value, _>("ordo_getBlock", rpc_params![next])
+                    .await
+                {
+                    Ok(block) if wanted(&block) => return Ok(block),
+                    Ok(_) => checked = next,
+                    // Not served (yet): retry the newest later, skip one a newer block passed.
+                    Err(_) if next < height => checked = next,
+                    Err(_) => break,
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "validator {via} saw no wanted notarized block above {above} within {timeout:?}; logs in {}",
+                    self.dir.path().display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// kill -9 of the leader of the newest notarized block (as validator `via` sees it), then
+    /// waits until the next validator sees a block notarized that another validator proposed.
+    /// The killed validator stays down.
+    pub async fn kill_leader(&mut self, via: usize, timeout: Duration) -> Result<Failover> {
+        let leader = self.leader(via).await?;
+        let observer = (leader + 1) % self.len();
+        let above = self.notarized_height(observer).await?;
+        let killed_key = self.public_keys[leader]
+            .trim_start_matches("0x")
+            .to_string();
+        self.kill(leader);
+        let killed = Instant::now();
+        let block = self
+            .wait_notarized_block(observer, above, timeout, |b| {
+                b["header"]["leader"]
+                    .as_str()
+                    .is_some_and(|l| l.trim_start_matches("0x") != killed_key)
+            })
+            .await?;
+        Ok(Failover {
+            leader,
+            observer,
+            elapsed: killed.elapsed(),
+            height: block["height"].as_u64().unwrap_or_default(),
+        })
+    }
+
+    /// kill -9 of every validator, then starts them all again; waits until validator `via` sees
+    /// a notarized block proposed after the kill (its timestamp is later).
+    pub async fn restart_all(&mut self, via: usize, timeout: Duration) -> Result<Restart> {
+        let above = self.status(via).await?["finalizedHeight"]
+            .as_u64()
+            .context("status without finalizedHeight")?;
+        for i in 0..self.len() {
+            self.kill(i);
+        }
+        let killed = Instant::now();
+        let killed_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as u64;
+        self.spawn_all()?;
+        let block = self
+            .wait_notarized_block(via, above, timeout, |b| {
+                b["header"]["timestampMs"]
+                    .as_u64()
+                    .is_some_and(|t| t > killed_ms)
+            })
+            .await?;
+        Ok(Restart {
+            elapsed: killed.elapsed(),
+            height: block["height"].as_u64().unwrap_or_default(),
+        })
+    }
+
     /// Submits `txs` to `rollup` through validator `i` in JSON-RPC batches; returns hashes.
     pub async fn submit(&self, i: usize, rollup: u64, txs: &[bytes::Bytes]) -> Result<Vec<String>> {
-        let client = self.client(i);
+        Self::submit_with(&self.client(i), rollup, txs).await
+    }
+
+    /// [`Cluster::submit`] over a client the caller keeps (its connections serve many calls).
+    pub async fn submit_with(
+        client: &HttpClient,
+        rollup: u64,
+        txs: &[bytes::Bytes],
+    ) -> Result<Vec<String>> {
         let mut hashes = Vec::with_capacity(txs.len());
         for chunk in txs.chunks(200) {
             for r in send_batch(&client, rollup, chunk).await? {

@@ -68,3 +68,15 @@ pub fn opaque(count: usize, size: usize, salt: u64) -> Vec<Bytes> {
         })
         .collect()
 }
+
+/// `count` distinct `key=value` payloads of `size` bytes (the form CometBFT's kvstore accepts:
+/// one `=`, not first), for loading the baseline with the same sizes as [`opaque`].
+pub fn key_value(count: usize, size: usize, salt: u64) -> Vec<Bytes> {
+    (0..count)
+        .map(|n| {
+            let mut v = format!("k{salt:016x}{n:08x}=").into_bytes();
+            v.resize(size.max(v.len() + 1), b'v');
+            Bytes::from(v)
+        })
+        .collect()
+}

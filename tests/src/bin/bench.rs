@@ -1,14 +1,28 @@
-//! `make bench`: ordered throughput and preconfirmation latency of local validators.
+//! `make bench`: throughput, preconfirmation latency and recovery times of local validators,
+//! next to a CometBFT network measured the same way in the same run.
 //!
-//! Starts a cluster of real `ordo-node` processes on loopback, saturates it with 200-byte
-//! transactions over 3 rollups from concurrent clients, then offers half that rate and measures
-//! submit -> notarized (preconfirmation) and submit -> finalized from a WebSocket subscription,
-//! next to each validator's own accepted -> notarized figure (`ordo_status`). Prints a JSON line
-//! and a short table.
+//! 1. Ordo, real `ordo-node` processes on loopback: saturation with 200-byte transactions over 3
+//!    rollups from concurrent clients (ordered = finalized tx/s); then half that rate: submit ->
+//!    notarized (preconfirmation) and submit -> finalized seen by a WebSocket subscriber, next to
+//!    each validator's own accepted -> notarized figure; kill -9 of the leader -> a block of
+//!    another leader notarized; kill -9 of all, restart -> the first block proposed after the
+//!    kill notarized.
+//! 2. The same offered rate on a fresh cluster whose validators reach each other through relays
+//!    holding each direction for `--delay-ms` (clients are not delayed).
+//! 3. CometBFT with its kvstore app: the same transaction size, clients and submission method
+//!    (`broadcast_tx_sync` in batches), committed transactions read from its blocks; saturation,
+//!    half of its own saturation, and that rate with the same delay.
+//!
+//! Prints one JSON line and a short table with the Ordo/CometBFT ratios (the machine's noise
+//! hits both). A part that cannot run is printed as skipped with its reason, never as a figure.
 
-use anyhow::{Context as _, Result};
-use jsonrpsee::{core::client::SubscriptionClientT, rpc_params, ws_client::WsClientBuilder};
-use ordo_tests::{cluster::Cluster, txgen};
+use anyhow::{bail, Context as _, Result};
+use futures::future::BoxFuture;
+use jsonrpsee::{
+    core::client::SubscriptionClientT, http_client::HttpClient, rpc_params,
+    ws_client::WsClientBuilder,
+};
+use ordo_tests::{cluster::Cluster, cometbft::CometNet, delay, delay::DelayRelay, txgen};
 use serde_json::{json, Value};
 use std::{
     collections::HashMap,
@@ -17,7 +31,78 @@ use std::{
 };
 
 const ROLLUPS: [u64; 3] = [901, 902, 903];
+const TX_BYTES: usize = 200;
+/// Transactions per submission (one JSON-RPC batch).
+const BATCH: usize = 100;
+/// How long to wait for offered transactions to be finalized after a load phase.
+const SETTLE: Duration = Duration::from_secs(60);
 
+struct Options {
+    validators: usize,
+    /// Length of each load phase.
+    seconds: u64,
+    clients: usize,
+    block_interval_ms: u64,
+    delay: Duration,
+    /// Why the runs with the delay are not made, if they are not.
+    skip_delay: Option<String>,
+    ordo: bool,
+    cometbft: bool,
+}
+
+impl Options {
+    fn parse() -> Result<Self> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let known = [
+            "--validators",
+            "--seconds",
+            "--clients",
+            "--block-interval-ms",
+            "--delay-ms",
+        ];
+        let flags = ["--quick", "--no-ordo", "--no-cometbft", "--no-delay"];
+        let mut i = 0;
+        while i < args.len() {
+            if known.contains(&args[i].as_str()) && i + 1 < args.len() {
+                i += 2;
+            } else if flags.contains(&args[i].as_str()) {
+                i += 1;
+            } else {
+                bail!(
+                    "unknown argument `{}`; options: {} N, {}",
+                    args[i],
+                    known.join(" N, "),
+                    flags.join(", ")
+                );
+            }
+        }
+        let value = |name: &str, default: u64| -> Result<u64> {
+            match args.iter().position(|a| a == name) {
+                Some(i) => args[i + 1]
+                    .parse()
+                    .with_context(|| format!("{name} takes a number")),
+                None => Ok(default),
+            }
+        };
+        let flag = |name: &str| args.iter().any(|a| a == name);
+        let quick = flag("--quick");
+        Ok(Self {
+            validators: value("--validators", 4)? as usize,
+            seconds: value("--seconds", if quick { 4 } else { 10 })?,
+            // Fewer clients leave the cluster idle between their round trips (6 reached ~3,900
+            // tx/s, 16 ~6,900, 32 ~7,800 on 2 cores): saturation needs many in flight.
+            clients: value("--clients", 32)? as usize,
+            block_interval_ms: value("--block-interval-ms", 20)?,
+            delay: Duration::from_millis(value("--delay-ms", 50)?),
+            skip_delay: flag("--no-delay").then(|| "--no-delay".to_string()),
+            ordo: !flag("--no-ordo"),
+            cometbft: !flag("--no-cometbft"),
+        })
+    }
+}
+
+/// When the client saw each transaction (by the name its system gives it) submitted, notarized
+/// (a preconfirmation; Ordo only) and finalized (CometBFT: committed).
 #[derive(Default)]
 struct Timeline {
     submitted: HashMap<String, Instant>,
@@ -25,76 +110,156 @@ struct Timeline {
     finalized: HashMap<String, Instant>,
 }
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+type SharedTimeline = Arc<Mutex<Timeline>>;
+
+/// A system under load.
+trait Target: Send + Sync {
+    /// Submits batch `round` of client `client` (distinct for each `salt`).
+    fn submit(&self, client: usize, round: u64, salt: u64) -> BoxFuture<'static, Submitted>;
 }
 
-fn percentile(mut v: Vec<Duration>, p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
+/// The answer to one batch.
+#[derive(Default)]
+struct Submitted {
+    /// Names of the accepted transactions.
+    accepted: Vec<String>,
+    refused: usize,
+    /// Why (the first refusal), so a run that measured nothing says why.
+    refusal: Option<String>,
+}
+
+impl Submitted {
+    fn failed(count: usize, e: anyhow::Error) -> Self {
+        Self {
+            accepted: Vec::new(),
+            refused: count,
+            refusal: Some(format!("{e:#}")),
+        }
     }
-    v.sort();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i].as_secs_f64() * 1000.0
 }
 
-/// Offers load from `clients` concurrent clients (each sends batches of 100 and waits for the
-/// answer) for `duration` at `rate` tx/s (0 = as fast as they go); returns count sent.
+/// Clients spread their batches over every validator's RPC, each over a kept connection pool.
+struct OrdoTarget {
+    clients: Vec<HttpClient>,
+}
+
+impl Target for OrdoTarget {
+    fn submit(&self, client: usize, round: u64, salt: u64) -> BoxFuture<'static, Submitted> {
+        let rollup = ROLLUPS[(client + round as usize) % ROLLUPS.len()];
+        let txs = txgen::opaque(BATCH, TX_BYTES, unique(salt, client, round));
+        let rpc = self.clients[(client + round as usize) % self.clients.len()].clone();
+        Box::pin(async move {
+            match Cluster::submit_with(&rpc, rollup, &txs).await {
+                Ok(accepted) => Submitted {
+                    accepted,
+                    ..Default::default()
+                },
+                Err(e) => Submitted::failed(txs.len(), e),
+            }
+        })
+    }
+}
+
+struct CometTarget {
+    clients: Vec<HttpClient>,
+}
+
+impl Target for CometTarget {
+    fn submit(&self, client: usize, round: u64, salt: u64) -> BoxFuture<'static, Submitted> {
+        let txs = txgen::key_value(BATCH, TX_BYTES, unique(salt, client, round));
+        let rpc = self.clients[(client + round as usize) % self.clients.len()].clone();
+        Box::pin(async move {
+            match CometNet::submit_with(&rpc, &txs).await {
+                Ok((accepted, refused, refusal)) => Submitted {
+                    accepted,
+                    refused,
+                    refusal,
+                },
+                Err(e) => Submitted::failed(txs.len(), e),
+            }
+        })
+    }
+}
+
+fn unique(salt: u64, client: usize, round: u64) -> u64 {
+    (salt << 48) | ((client as u64) << 32) | round
+}
+
+/// What a load phase offered: accepted and refused transactions, and the first refusal.
+#[derive(Default)]
+struct Offered {
+    accepted: usize,
+    refused: usize,
+    refusal: Option<String>,
+}
+
+impl Offered {
+    fn add(&mut self, other: Offered) {
+        self.accepted += other.accepted;
+        self.refused += other.refused;
+        self.refusal = self.refusal.take().or(other.refusal);
+    }
+}
+
+/// Offers load from `clients` concurrent clients (each submits a batch and waits for the
+/// answer) for `duration` at `rate` tx/s in total (0 = as fast as they go).
 async fn offer(
+    target: Arc<dyn Target>,
+    timeline: &SharedTimeline,
     clients: usize,
-    cluster: &Arc<Cluster>,
-    timeline: &Arc<Mutex<Timeline>>,
     duration: Duration,
-    rate: u64,
+    rate: f64,
     salt: u64,
-) -> usize {
-    let batch = 100;
+) -> Offered {
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let cluster = cluster.clone();
+        let target = target.clone();
         let timeline = timeline.clone();
         tasks.push(tokio::spawn(async move {
             let start = Instant::now();
-            let mut sent = 0usize;
+            let mut offered = Offered::default();
             let mut round = 0u64;
             while start.elapsed() < duration {
-                let rollup = ROLLUPS[(c + round as usize) % ROLLUPS.len()];
-                let txs = txgen::opaque(batch, 200, (salt << 32) | ((c as u64) << 24) | round);
-                round += 1;
-                let via = (c + round as usize) % cluster.len();
                 let at = Instant::now();
-                let Ok(hashes) = cluster.submit(via, rollup, &txs).await else {
-                    continue;
-                };
+                let answer = target.submit(c, round, salt).await;
+                round += 1;
+                let refused_all = answer.refused == BATCH;
+                offered.add(Offered {
+                    accepted: answer.accepted.len(),
+                    refused: answer.refused,
+                    refusal: answer.refusal,
+                });
                 {
                     let mut t = timeline.lock().unwrap();
-                    for h in hashes {
-                        t.submitted.insert(h, at);
+                    for name in answer.accepted {
+                        t.submitted.insert(name, at);
                     }
                 }
-                sent += batch;
-                if rate > 0 {
-                    let per_client = rate as f64 / clients as f64;
-                    let due = start + Duration::from_secs_f64(sent as f64 / per_client);
+                if rate > 0.0 {
+                    let due = start
+                        + Duration::from_secs_f64(
+                            round as f64 * BATCH as f64 * clients as f64 / rate,
+                        );
                     tokio::time::sleep_until(due.into()).await;
+                } else if refused_all {
+                    // Refused outright (overloaded or down): do not spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
-            sent
+            offered
         }));
     }
-    let mut total = 0;
+    let mut total = Offered::default();
     for t in tasks {
-        total += t.await.unwrap_or(0);
+        if let Ok(offered) = t.await {
+            total.add(offered);
+        }
     }
     total
 }
 
-async fn settle(timeline: &Arc<Mutex<Timeline>>, timeout: Duration) {
+/// Waits until every submitted transaction is finalized (or `timeout`).
+async fn settle(timeline: &SharedTimeline, timeout: Duration) {
     let start = Instant::now();
     while start.elapsed() < timeout {
         {
@@ -107,21 +272,109 @@ async fn settle(timeline: &Arc<Mutex<Timeline>>, timeout: Duration) {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> Result<()> {
-    let validators = arg("--validators", 4) as usize;
-    let seconds = arg("--seconds", 10);
-    // Fewer clients leave the cluster idle between their round trips (6 reached ~3,900 tx/s,
-    // 16 ~6,900, 32 ~7,800 on 2 cores): saturation needs many in flight.
-    let clients = arg("--clients", 32) as usize;
-    let rollups = ROLLUPS.map(|r| format!("{r}:opaque")).join(",");
-    let cluster = Arc::new(Cluster::start(validators, &rollups, 20)?);
-    cluster.wait_finalized(2, Duration::from_secs(60)).await?;
+fn percentile_ms(v: &mut [Duration], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1000.0
+}
 
-    let timeline: Arc<Mutex<Timeline>> = Default::default();
+/// Saturation: everything `clients` can push for `duration`, then until it is all finalized.
+/// Ordered tx/s = finalized transactions / (last finalization - start).
+async fn saturate(
+    target: Arc<dyn Target>,
+    timeline: &SharedTimeline,
+    clients: usize,
+    duration: Duration,
+    salt: u64,
+) -> Result<Value> {
+    *timeline.lock().unwrap() = Timeline::default();
+    let start = Instant::now();
+    let offered = offer(target, timeline, clients, duration, 0.0, salt).await;
+    let accepted = offered.accepted;
+    settle(timeline, SETTLE).await;
+    let t = timeline.lock().unwrap();
+    let finalized: Vec<Instant> = t
+        .submitted
+        .keys()
+        .filter_map(|h| t.finalized.get(h).copied())
+        .collect();
+    let Some(last) = finalized.iter().max() else {
+        bail!(
+            "none of {accepted} accepted transactions was finalized within {SETTLE:?} ({} refused{})",
+            offered.refused,
+            offered.refusal.map(|r| format!(", first: {r}")).unwrap_or_default()
+        );
+    };
+    let seconds = last.duration_since(start).as_secs_f64();
+    let tps = finalized.len() as f64 / seconds;
+    Ok(json!({
+        "accepted": accepted,
+        "refused": offered.refused,
+        "first_refusal": offered.refusal,
+        "finalized": finalized.len(),
+        "unfinalized": accepted.saturating_sub(finalized.len()),
+        "seconds": seconds,
+        "tx_per_s": tps,
+        "mb_per_s": tps * TX_BYTES as f64 / 1e6,
+    }))
+}
+
+/// Latency at `rate` tx/s: submit -> notarized and submit -> finalized, as the client saw them.
+async fn latency(
+    target: Arc<dyn Target>,
+    timeline: &SharedTimeline,
+    clients: usize,
+    duration: Duration,
+    rate: f64,
+    salt: u64,
+) -> Result<Value> {
+    *timeline.lock().unwrap() = Timeline::default();
+    let offered = offer(target, timeline, clients, duration, rate, salt).await;
+    let accepted = offered.accepted;
+    settle(timeline, SETTLE).await;
+    let t = timeline.lock().unwrap();
+    let since_submit = |m: &HashMap<String, Instant>| -> Vec<Duration> {
+        t.submitted
+            .iter()
+            .filter_map(|(h, s)| m.get(h).map(|at| at.saturating_duration_since(*s)))
+            .collect()
+    };
+    let (mut notarized, mut finalized) = (since_submit(&t.notarized), since_submit(&t.finalized));
+    if finalized.is_empty() {
+        bail!(
+            "none of {accepted} accepted transactions was finalized within {SETTLE:?} ({} refused{})",
+            offered.refused,
+            offered.refusal.map(|r| format!(", first: {r}")).unwrap_or_default()
+        );
+    }
+    let mut report = json!({
+        "offered_tx_per_s": rate,
+        "seconds": duration.as_secs_f64(),
+        "accepted": accepted,
+        "refused": offered.refused,
+        "first_refusal": offered.refusal,
+        "unfinalized": accepted.saturating_sub(finalized.len()),
+        "finalized_p50_ms": percentile_ms(&mut finalized, 0.5),
+        "finalized_p99_ms": percentile_ms(&mut finalized, 0.99),
+    });
+    if !notarized.is_empty() {
+        report["notarized_p50_ms"] = json!(percentile_ms(&mut notarized, 0.5));
+        report["notarized_p99_ms"] = json!(percentile_ms(&mut notarized, 0.99));
+    }
+    Ok(report)
+}
+
+/// Records notarized and finalized receipts from validator `rpc`'s WebSocket subscription.
+async fn observe_ordo(
+    rpc: std::net::SocketAddr,
+    timeline: SharedTimeline,
+) -> Result<tokio::task::JoinHandle<()>> {
     let ws = WsClientBuilder::default()
         .max_buffer_capacity_per_subscription(1 << 20)
-        .build(format!("ws://{}", cluster.rpc[0]))
+        .build(format!("ws://{rpc}"))
         .await
         .context("websocket")?;
     let mut sub = ws
@@ -131,126 +384,503 @@ async fn main() -> Result<()> {
             "ordo_unsubscribeReceipts",
         )
         .await?;
-    let listener = {
-        let timeline = timeline.clone();
-        tokio::spawn(async move {
-            while let Some(Ok(v)) = sub.next().await {
-                let now = Instant::now();
-                let items = match v {
-                    Value::Array(items) => items,
-                    other => vec![other],
+    Ok(tokio::spawn(async move {
+        let _ws = ws;
+        while let Some(Ok(v)) = sub.next().await {
+            let now = Instant::now();
+            let items = match v {
+                Value::Array(items) => items,
+                other => vec![other],
+            };
+            let mut t = timeline.lock().unwrap();
+            for item in items {
+                let hash = item["txHash"].as_str().unwrap_or_default().to_string();
+                match item["status"].as_str() {
+                    Some("notarized") => t.notarized.entry(hash).or_insert(now),
+                    Some("finalized") => t.finalized.entry(hash).or_insert(now),
+                    _ => continue,
                 };
-                let mut t = timeline.lock().unwrap();
-                for item in items {
-                    let hash = item["txHash"].as_str().unwrap_or_default().to_string();
-                    match item["status"].as_str() {
-                        Some("notarized") => t.notarized.entry(hash).or_insert(now),
-                        Some("finalized") => t.finalized.entry(hash).or_insert(now),
-                        _ => continue,
+            }
+        }
+    }))
+}
+
+/// Records committed transactions from validator `client`'s blocks, polled every 5 ms
+/// (CometBFT's WebSocket events need a client of its own protocol; the poll adds at most 5 ms).
+fn observe_comet(client: HttpClient, timeline: SharedTimeline) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen = CometNet::height(&client).await.unwrap_or(0);
+        loop {
+            if let Ok(height) = CometNet::height(&client).await {
+                while seen < height {
+                    let Ok(txs) = CometNet::block_txs(&client, seen + 1).await else {
+                        break;
                     };
+                    seen += 1;
+                    let now = Instant::now();
+                    let mut t = timeline.lock().unwrap();
+                    for tx in txs {
+                        t.finalized.entry(tx).or_insert(now);
+                    }
                 }
             }
-        })
-    };
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+}
 
-    // Saturation.
-    let start = Instant::now();
-    let sent = offer(
-        clients,
-        &cluster,
-        &timeline,
-        Duration::from_secs(seconds),
-        0,
-        1,
-    )
-    .await;
-    settle(&timeline, Duration::from_secs(60)).await;
-    let (finalized, last) = {
-        let t = timeline.lock().unwrap();
-        let last = t.finalized.values().max().copied().unwrap_or(start);
-        (
-            t.submitted
-                .keys()
-                .filter(|h| t.finalized.contains_key(*h))
-                .count(),
-            last,
-        )
-    };
-    let elapsed = last.duration_since(start).as_secs_f64();
-    let tps = finalized as f64 / elapsed;
-    let mbps = tps * 200.0 / 1e6;
+/// One relay per validator in front of its p2p listener, delaying each direction by `delay`.
+async fn relays(p2p: &[std::net::SocketAddr], delay: Duration) -> Result<Vec<DelayRelay>> {
+    let mut relays = Vec::new();
+    for addr in p2p {
+        relays.push(DelayRelay::start(*addr, delay).await?);
+    }
+    Ok(relays)
+}
 
-    // Latency at half of saturation.
-    *timeline.lock().unwrap() = Timeline::default();
-    let half = (tps / 2.0).max(100.0) as u64;
-    offer(
-        clients,
-        &cluster,
-        &timeline,
-        Duration::from_secs(seconds),
-        half,
-        2,
-    )
-    .await;
-    settle(&timeline, Duration::from_secs(60)).await;
-    let (notarized, finals, half_count) = {
-        let t = timeline.lock().unwrap();
-        let lat = |m: &HashMap<String, Instant>| -> Vec<Duration> {
-            t.submitted
-                .iter()
-                .filter_map(|(h, s)| m.get(h).map(|at| at.saturating_duration_since(*s)))
-                .collect()
-        };
-        (lat(&t.notarized), lat(&t.finalized), t.submitted.len())
-    };
-    listener.abort();
+/// Evidence that validator traffic went through the relays: connections and bytes per relay.
+fn relay_report(relays: &[DelayRelay]) -> Result<Value> {
+    let traffic: Vec<Value> = relays
+        .iter()
+        .map(|r| json!({ "connections": r.connections(), "bytes": r.bytes() }))
+        .collect();
+    if relays
+        .iter()
+        .any(|r| r.connections() == 0 || r.bytes() == 0)
+    {
+        bail!("a validator's peers never reached it through its delay relay: {traffic:?}");
+    }
+    Ok(json!(traffic))
+}
+
+/// Ordo: saturation, half load, leader failover, full restart; then the half load again with
+/// the delay between validators.
+async fn ordo(opts: &Options) -> Result<Value> {
+    let rollups = ROLLUPS.map(|r| format!("{r}:opaque")).join(",");
+    let phase = Duration::from_secs(opts.seconds);
+    let mut cluster = Cluster::start(opts.validators, &rollups, opts.block_interval_ms)?;
+    cluster.wait_finalized(2, Duration::from_secs(60)).await?;
+    let timeline: SharedTimeline = Default::default();
+    let observer = observe_ordo(cluster.rpc[0], timeline.clone()).await?;
+    let target: Arc<dyn Target> = Arc::new(OrdoTarget {
+        clients: (0..cluster.len()).map(|i| cluster.client(i)).collect(),
+    });
+    let saturation = saturate(target.clone(), &timeline, opts.clients, phase, 1).await?;
+    let half = saturation["tx_per_s"].as_f64().unwrap_or(0.0) / 2.0;
+    let mut half_load = latency(target.clone(), &timeline, opts.clients, phase, half, 2).await?;
     // The nodes' own measure of the same (accepted -> notarized seen locally, no client or
     // subscription in the path): p50/p99 over each validator's recent local submissions.
     let mut node_side = Vec::new();
     for i in 0..cluster.len() {
-        if let Ok(status) = cluster.status(i).await {
-            node_side.push(status["preconfirmationLatency"].clone());
-        }
+        node_side.push(cluster.status(i).await?["preconfirmationLatency"].clone());
     }
+    half_load["node_preconfirmation"] = json!(node_side);
+    observer.abort();
 
-    let report = json!({
-        "validators": validators,
-        "clients": clients,
-        "tx_bytes": 200,
-        "rollups": 3,
-        "saturation": { "sent": sent, "finalized": finalized, "seconds": elapsed, "tx_per_s": tps, "mb_per_s": mbps },
-        "half_load": {
-            "offered_tx_per_s": half, "txs": half_count,
-            "notarized_p50_ms": percentile(notarized.clone(), 0.5),
-            "notarized_p99_ms": percentile(notarized, 0.99),
-            "finalized_p50_ms": percentile(finals.clone(), 0.5),
-            "finalized_p99_ms": percentile(finals, 0.99),
-            "node_preconfirmation": node_side,
-        }
+    let failover = failover(&mut cluster).await.unwrap_or_else(error);
+    let restart = full_restart(&mut cluster).await.unwrap_or_else(error);
+    drop(cluster);
+
+    let delayed = if let Some(reason) = &opts.skip_delay {
+        json!({ "skipped": reason })
+    } else {
+        ordo_delayed(opts, &rollups, half)
+            .await
+            .unwrap_or_else(error)
+    };
+    let mut delayed = delayed;
+    if let (Some(with), Some(without)) = (
+        delayed["notarized_p50_ms"].as_f64(),
+        half_load["notarized_p50_ms"].as_f64(),
+    ) {
+        // At least the relay to the leader, its proposal and the votes cross the delay.
+        delayed["notarized_p50_rise_ms"] = json!(with - without);
+    }
+    Ok(json!({
+        "saturation": saturation,
+        "half_load": half_load,
+        "delayed": delayed,
+        "leader_failover": failover,
+        "full_restart": restart,
+    }))
+}
+
+fn error(e: anyhow::Error) -> Value {
+    json!({ "error": format!("{e:#}") })
+}
+
+/// kill -9 of the leader -> a block of another leader notarized; then restarts it and lets it
+/// catch up.
+async fn failover(cluster: &mut Cluster) -> Result<Value> {
+    let failover = cluster.kill_leader(0, Duration::from_secs(30)).await?;
+    cluster.spawn(failover.leader)?;
+    let caught_up = cluster.status(failover.observer).await?["finalizedHeight"]
+        .as_u64()
+        .unwrap_or(0)
+        + 2;
+    cluster
+        .wait_finalized(caught_up, Duration::from_secs(60))
+        .await?;
+    Ok(json!({
+        "killed": failover.leader,
+        "observer": failover.observer,
+        "ms": failover.elapsed.as_secs_f64() * 1000.0,
+        "height": failover.height,
+    }))
+}
+
+/// kill -9 of every validator, restart -> the first block proposed after the kill notarized.
+async fn full_restart(cluster: &mut Cluster) -> Result<Value> {
+    let restart = cluster.restart_all(0, Duration::from_secs(60)).await?;
+    Ok(json!({
+        "ms": restart.elapsed.as_secs_f64() * 1000.0,
+        "height": restart.height,
+    }))
+}
+
+async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value> {
+    let mut cluster = Cluster::create(
+        opts.validators,
+        rollups,
+        opts.block_interval_ms,
+        &[],
+        Box::new(|_, _| {}),
+    )?;
+    let relays = relays(&cluster.p2p, opts.delay).await?;
+    cluster.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
+    cluster.spawn_all()?;
+    cluster.wait_finalized(2, Duration::from_secs(60)).await?;
+    let timeline: SharedTimeline = Default::default();
+    let observer = observe_ordo(cluster.rpc[0], timeline.clone()).await?;
+    let target: Arc<dyn Target> = Arc::new(OrdoTarget {
+        clients: (0..cluster.len()).map(|i| cluster.client(i)).collect(),
     });
-    println!("{report}");
-    let h = &report["half_load"];
-    println!("ordered throughput   {tps:>10.0} tx/s  ({mbps:.2} MB/s, {finalized} txs)");
-    println!(
-        "submit->notarized    p50 {:>7.1} ms   p99 {:>7.1} ms   (at {half} tx/s)",
-        h["notarized_p50_ms"].as_f64().unwrap_or(f64::NAN),
-        h["notarized_p99_ms"].as_f64().unwrap_or(f64::NAN)
+    let mut report = latency(
+        target,
+        &timeline,
+        opts.clients,
+        Duration::from_secs(opts.seconds),
+        rate,
+        3,
+    )
+    .await?;
+    observer.abort();
+    report["relays"] = relay_report(&relays)?;
+    Ok(report)
+}
+
+/// CometBFT: saturation, half of its saturation, and that rate with the delay.
+async fn cometbft(opts: &Options) -> Result<Value> {
+    let phase = Duration::from_secs(opts.seconds);
+    let mut net = CometNet::start(opts.validators, opts.block_interval_ms)?;
+    if let Err(e) = net.wait_height(2, Duration::from_secs(60)).await {
+        return Err(e.context(format!("logs kept in {}", net.keep_logs().display())));
+    }
+    let timeline: SharedTimeline = Default::default();
+    let observer = observe_comet(net.client(0), timeline.clone());
+    let target: Arc<dyn Target> = Arc::new(CometTarget {
+        clients: (0..net.len()).map(|i| net.client(i)).collect(),
+    });
+    let saturation = saturate(target.clone(), &timeline, opts.clients, phase, 4).await;
+    let result = match saturation {
+        Ok(saturation) => {
+            let half = saturation["tx_per_s"].as_f64().unwrap_or(0.0) / 2.0;
+            latency(target, &timeline, opts.clients, phase, half, 5)
+                .await
+                .map(|l| (saturation, half, l))
+        }
+        Err(e) => Err(e),
+    };
+    observer.abort();
+    let (saturation, half, half_load) = match result {
+        Ok(figures) => figures,
+        Err(e) => return Err(e.context(format!("logs kept in {}", net.keep_logs().display()))),
+    };
+    let version = net.version.clone();
+    drop(net);
+    let delayed = if let Some(reason) = &opts.skip_delay {
+        json!({ "skipped": reason })
+    } else {
+        cometbft_delayed(opts, half).await.unwrap_or_else(error)
+    };
+    Ok(json!({
+        "version": version,
+        "saturation": saturation,
+        "half_load": half_load,
+        "delayed": delayed,
+    }))
+}
+
+async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
+    let mut net = CometNet::create(opts.validators, opts.block_interval_ms)?;
+    let relays = relays(&net.p2p, opts.delay).await?;
+    net.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
+    net.spawn_all()?;
+    net.wait_height(2, Duration::from_secs(60)).await?;
+    let timeline: SharedTimeline = Default::default();
+    let observer = observe_comet(net.client(0), timeline.clone());
+    let target: Arc<dyn Target> = Arc::new(CometTarget {
+        clients: (0..net.len()).map(|i| net.client(i)).collect(),
+    });
+    let report = latency(
+        target,
+        &timeline,
+        opts.clients,
+        Duration::from_secs(opts.seconds),
+        rate,
+        6,
+    )
+    .await;
+    observer.abort();
+    let mut report = report?;
+    report["relays"] = relay_report(&relays)?;
+    Ok(report)
+}
+
+/// Round trips through a relay in front of an echo server take twice the relay's delay.
+async fn check_delay(delay: Duration) -> Result<Value> {
+    let mut rtts = delay::echo_round_trips(delay, 10).await?;
+    let p50 = percentile_ms(&mut rtts, 0.5);
+    let expected = 2.0 * delay.as_secs_f64() * 1000.0;
+    // Timers round up to the millisecond, and a busy machine adds some on top.
+    if !(expected..expected + 30.0).contains(&p50) {
+        bail!("the delay relay does not delay as configured: round trip {p50:.1} ms, expected {expected} ms");
+    }
+    Ok(json!({ "echo_rtt_p50_ms": p50, "expected_ms": expected }))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn ratio(a: &Value, b: &Value) -> Value {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) if b > 0.0 && a.is_finite() => json!(a / b),
+        _ => Value::Null,
+    }
+}
+
+/// Ordo / CometBFT for every figure both have (> 1: Ordo more tx/s, or slower).
+fn ratios(ordo: &Value, comet: &Value) -> Value {
+    let pick = |v: &Value, path: &[&str]| path.iter().fold(v.clone(), |v, k| v[*k].clone());
+    let mut out = serde_json::Map::new();
+    let pairs: [(&str, &[&str], &[&str]); 7] = [
+        (
+            "tx_per_s",
+            &["saturation", "tx_per_s"],
+            &["saturation", "tx_per_s"],
+        ),
+        (
+            "finalized_p50",
+            &["half_load", "finalized_p50_ms"],
+            &["half_load", "finalized_p50_ms"],
+        ),
+        (
+            "finalized_p99",
+            &["half_load", "finalized_p99_ms"],
+            &["half_load", "finalized_p99_ms"],
+        ),
+        (
+            "notarized_vs_committed_p50",
+            &["half_load", "notarized_p50_ms"],
+            &["half_load", "finalized_p50_ms"],
+        ),
+        (
+            "notarized_vs_committed_p99",
+            &["half_load", "notarized_p99_ms"],
+            &["half_load", "finalized_p99_ms"],
+        ),
+        (
+            "delayed_finalized_p50",
+            &["delayed", "finalized_p50_ms"],
+            &["delayed", "finalized_p50_ms"],
+        ),
+        (
+            "delayed_notarized_vs_committed_p50",
+            &["delayed", "notarized_p50_ms"],
+            &["delayed", "finalized_p50_ms"],
+        ),
+    ];
+    for (name, a, b) in pairs {
+        out.insert(name.into(), ratio(&pick(ordo, a), &pick(comet, b)));
+    }
+    Value::Object(out)
+}
+
+/// "p50 / p99" of a latency report's `kind` (notarized or finalized), or why there is none.
+fn cell(report: &Value, kind: &str) -> String {
+    if let Some(reason) = report["skipped"].as_str().or(report["error"].as_str()) {
+        return format!("- ({})", reason.chars().take(40).collect::<String>());
+    }
+    match (
+        report[format!("{kind}_p50_ms")].as_f64(),
+        report[format!("{kind}_p99_ms")].as_f64(),
+    ) {
+        (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
+        _ => "-".into(),
+    }
+}
+
+fn number(v: &Value, decimals: usize) -> String {
+    v.as_f64()
+        .map(|x| format!("{x:.decimals$}"))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn print_table(report: &Value) {
+    let o = &report["ordo"];
+    let c = &report["cometbft"];
+    let r = &report["ratios"];
+    let delay = report["config"]["delay_ms"].as_u64().unwrap_or(0);
+    let row = |what: &str, ordo: String, comet: String, ratio: String| {
+        println!("{what:<40} {ordo:>16} {comet:>16} {ratio:>14}");
+    };
+    row("", "Ordo".into(), "CometBFT".into(), "Ordo/CometBFT".into());
+    row(
+        "ordered tx/s at saturation",
+        number(&o["saturation"]["tx_per_s"], 0),
+        number(&c["saturation"]["tx_per_s"], 0),
+        number(&r["tx_per_s"], 2),
     );
-    println!(
-        "submit->finalized    p50 {:>7.1} ms   p99 {:>7.1} ms",
-        h["finalized_p50_ms"].as_f64().unwrap_or(f64::NAN),
-        h["finalized_p99_ms"].as_f64().unwrap_or(f64::NAN)
+    row(
+        "ordered MB/s at saturation",
+        number(&o["saturation"]["mb_per_s"], 2),
+        number(&c["saturation"]["mb_per_s"], 2),
+        String::new(),
     );
-    for (i, l) in h["node_preconfirmation"]
+    row(
+        "half load: offered tx/s",
+        number(&o["half_load"]["offered_tx_per_s"], 0),
+        number(&c["half_load"]["offered_tx_per_s"], 0),
+        String::new(),
+    );
+    row(
+        "submit->notarized p50 / p99 ms",
+        cell(&o["half_load"], "notarized"),
+        "(commit below)".into(),
+        format!(
+            "{} / {}",
+            number(&r["notarized_vs_committed_p50"], 2),
+            number(&r["notarized_vs_committed_p99"], 2)
+        ),
+    );
+    row(
+        "submit->finalized p50 / p99 ms",
+        cell(&o["half_load"], "finalized"),
+        cell(&c["half_load"], "finalized"),
+        format!(
+            "{} / {}",
+            number(&r["finalized_p50"], 2),
+            number(&r["finalized_p99"], 2)
+        ),
+    );
+    row(
+        &format!("+{delay} ms one-way: notarized p50 / p99"),
+        cell(&o["delayed"], "notarized"),
+        String::new(),
+        number(&r["delayed_notarized_vs_committed_p50"], 2),
+    );
+    row(
+        &format!("+{delay} ms one-way: finalized p50 / p99"),
+        cell(&o["delayed"], "finalized"),
+        cell(&c["delayed"], "finalized"),
+        number(&r["delayed_finalized_p50"], 2),
+    );
+    row(
+        "leader kill -9 -> next leader's block ms",
+        number(&o["leader_failover"]["ms"], 0),
+        String::new(),
+        String::new(),
+    );
+    row(
+        "kill -9 all, restart -> new block ms",
+        number(&o["full_restart"]["ms"], 0),
+        String::new(),
+        String::new(),
+    );
+    for (i, l) in o["half_load"]["node_preconfirmation"]
         .as_array()
         .into_iter()
         .flatten()
         .enumerate()
     {
         println!(
-            "validator {i}: accepted->notarized p50 {} ms   p99 {} ms   (its last {} local txs)",
+            "validator {i}: accepted->notarized p50 {} ms, p99 {} ms (its last {} local txs)",
             l["p50Ms"], l["p99Ms"], l["window"]
         );
+    }
+    for (name, part) in [("ordo", o), ("cometbft", c)] {
+        if let Some(reason) = part["skipped"].as_str() {
+            println!("{name}: skipped: {reason}");
+        }
+        if let Some(message) = part["error"].as_str() {
+            println!("{name}: failed: {message}");
+        }
+        if let Some(message) = part["delayed"]["error"].as_str() {
+            println!("{name} with delay: failed: {message}");
+        }
+    }
+    println!(
+        "delay check: echo round trip through a relay {} ms (expected {}); load average {} -> {}",
+        number(&report["delay_check"]["echo_rtt_p50_ms"], 1),
+        2 * delay,
+        report["load_average"]["start"].as_str().unwrap_or("?"),
+        report["load_average"]["end"].as_str().unwrap_or("?"),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let mut opts = Options::parse()?;
+    let load_at_start = load_average();
+
+    // The delay mechanism on its own: a round trip through one relay is twice the delay. If it
+    // is not, the delayed runs are not made (their figures would mean nothing).
+    let delay_check = if let Some(reason) = &opts.skip_delay {
+        json!({ "skipped": reason })
+    } else {
+        check_delay(opts.delay).await.unwrap_or_else(error)
+    };
+    if let Some(message) = delay_check["error"].as_str() {
+        opts.skip_delay = Some(format!("delay check failed: {message}"));
+    }
+
+    let ordo = if opts.ordo {
+        ordo(&opts).await.unwrap_or_else(error)
+    } else {
+        json!({ "skipped": "--no-ordo" })
+    };
+    let cometbft = if !opts.cometbft {
+        json!({ "skipped": "--no-cometbft" })
+    } else if !ordo_tests::cometbft::binary().exists() {
+        json!({ "skipped": format!("{} not found (`make cometbft-bin` builds it)", ordo_tests::cometbft::binary().display()) })
+    } else {
+        cometbft(&opts).await.unwrap_or_else(error)
+    };
+    let ratios = ratios(&ordo, &cometbft);
+    let report = json!({
+        "config": {
+            "validators": opts.validators,
+            "clients": opts.clients,
+            "tx_bytes": TX_BYTES,
+            "rollups": ROLLUPS.len(),
+            "seconds_per_phase": opts.seconds,
+            "block_interval_ms": opts.block_interval_ms,
+            "delay_ms": opts.delay.as_millis() as u64,
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        },
+        "load_average": { "start": load_at_start, "end": load_average() },
+        "delay_check": delay_check,
+        "ordo": ordo,
+        "cometbft": cometbft,
+        "ratios": ratios,
+    });
+    println!("{report}");
+    print_table(&report);
+    if report["ordo"]["error"].is_string() {
+        bail!("the Ordo benchmark failed");
     }
     Ok(())
 }
