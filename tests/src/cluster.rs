@@ -430,7 +430,7 @@ impl Cluster {
     ) -> Result<Vec<String>> {
         let mut hashes = Vec::with_capacity(txs.len());
         for chunk in txs.chunks(200) {
-            for r in send_batch(&client, rollup, chunk).await? {
+            for r in send_batch(client, rollup, chunk).await? {
                 hashes.push(r.map_err(|e| anyhow!("submit rejected: {e:?}"))?);
             }
         }
