@@ -124,10 +124,9 @@ mod tests {
         let short = format!(r#"["0x{}"]"#, "ab".repeat(31));
         let error = get_receipt(&params(&short)).unwrap_err();
         assert_eq!(error.code(), INVALID_PARAMS_CODE);
-        assert!(
-            error.message().contains("expected 32 bytes, got 31"),
-            "{error:?}"
-        );
+        // jsonrpsee puts serde's reason in the error's data, under the generic message.
+        let reason = error.data().map(|d| d.get().to_string()).unwrap_or_default();
+        assert!(reason.contains("expected 32 bytes, got 31"), "{error:?}");
     }
 
     #[test]
