@@ -125,7 +125,10 @@ mod tests {
         let error = get_receipt(&params(&short)).unwrap_err();
         assert_eq!(error.code(), INVALID_PARAMS_CODE);
         // jsonrpsee puts serde's reason in the error's data, under the generic message.
-        let reason = error.data().map(|d| d.get().to_string()).unwrap_or_default();
+        let reason = error
+            .data()
+            .map(|d| d.get().to_string())
+            .unwrap_or_default();
         assert!(reason.contains("expected 32 bytes, got 31"), "{error:?}");
     }
 
