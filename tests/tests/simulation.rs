@@ -26,7 +26,7 @@ use commonware_consensus::{
         mocks::{conflicter, equivocator, nuller, nullify_only, outdated, relay::Relay},
         scheme::bls12381_threshold::standard,
     },
-    types::{TermLength, ViewDelta},
+    types::ViewDelta,
 };
 use commonware_cryptography::{
     bls12381::primitives::variant::MinSig, certificate::mocks::Fixture, ed25519::PublicKey,
@@ -290,16 +290,7 @@ impl Scenario {
 
     /// The leader elector the engine builds from the same timing (the equivocator needs it).
     fn elector(&self) -> RoundRobin<Sha256> {
-        let timing = self.timing();
-        if timing.term_length.get() > 1 {
-            RoundRobin::default().with_term(
-                TermLength::new(timing.term_length),
-                timing.stall_timeout,
-                ViewDelta::new(timing.optimistic_views),
-            )
-        } else {
-            RoundRobin::default()
-        }
+        self.timing().elector()
     }
 
     fn describe(&self) -> String {

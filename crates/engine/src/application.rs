@@ -322,6 +322,18 @@ impl Application {
         })
     }
 
+    /// The dedup window of a child of `parent`: `parent` and its ancestors, `dedup_window` blocks
+    /// in all, none at or below `floor`.
+    async fn window(
+        &self,
+        parent: Arc<Block>,
+        older: impl Ancestry<Block>,
+        floor: Option<u64>,
+    ) -> Window {
+        let depth = self.rules.dedup_window.saturating_sub(1);
+        Window::gather(&self.shared, parent, older, depth, floor).await
+    }
+
     /// The L1 reference a new block names: the newest confirmed block, never behind the parent's.
     fn next_l1(&self, parent: &Header) -> L1Ref {
         self.l1
@@ -420,14 +432,7 @@ where
         } else {
             self.shared.indexed_height()
         };
-        let window = Window::gather(
-            &self.shared,
-            parent.clone(),
-            ancestry,
-            self.rules.dedup_window.saturating_sub(1),
-            floor,
-        )
-        .await;
+        let window = self.window(parent.clone(), ancestry, floor).await;
         let mut in_flight = window.hashes().clone();
         let (forced, forced_batches) = self.propose_forced(&parent.header, l1.number, &in_flight);
         for batch in &forced_batches {
@@ -477,14 +482,7 @@ where
             warn!(height = block.height(), %reason, "rejecting block");
             return false;
         }
-        let window = Window::gather(
-            &self.shared,
-            parent.clone(),
-            ancestry,
-            self.rules.dedup_window.saturating_sub(1),
-            None,
-        )
-        .await;
+        let window = self.window(parent.clone(), ancestry, None).await;
         if let Some(dup) = window.first_repeat(&block) {
             warn!(height = block.height(), reason = %Invalid::Duplicate(hex::encode(dup)), "rejecting block");
             return false;

@@ -108,6 +108,22 @@ impl Default for Timing {
     }
 }
 
+impl Timing {
+    /// The leader elector these timings describe: a stable leader for `term_length` views, or
+    /// plain rotation for a term of one (commonware's stable mode needs at least two).
+    pub fn elector(&self) -> RoundRobin<Sha256> {
+        if self.term_length.get() > 1 {
+            RoundRobin::default().with_term(
+                TermLength::new(self.term_length),
+                self.stall_timeout,
+                ViewDelta::new(self.optimistic_views),
+            )
+        } else {
+            RoundRobin::default()
+        }
+    }
+}
+
 /// Everything the engine needs besides the network channels.
 pub struct Config<B, P> {
     pub blocker: B,
@@ -305,16 +321,7 @@ where
 
         let relay_blocker = cfg.blocker.clone();
         let timing = cfg.timing;
-        // A term of one view is plain rotation; commonware's stable mode needs at least two.
-        let elector = if timing.term_length.get() > 1 {
-            RoundRobin::default().with_term(
-                TermLength::new(timing.term_length),
-                timing.stall_timeout,
-                ViewDelta::new(timing.optimistic_views),
-            )
-        } else {
-            RoundRobin::default()
-        };
+        let elector = timing.elector();
         let consensus = Consensus::new(
             context.child("consensus"),
             simplex::Config {
