@@ -168,18 +168,19 @@ pub struct Consensus {
 }
 
 impl Default for Consensus {
+    /// The engine's timing defaults (the reasons for each are there), in milliseconds.
     fn default() -> Self {
+        let timing = ordo_engine::Timing::default();
+        let ms = |d: std::time::Duration| d.as_millis() as u64;
         Self {
-            leader_timeout_ms: 1_000,
-            certification_timeout_ms: 2_000,
-            timeout_retry_ms: 2_500,
-            fetch_timeout_ms: 1_000,
-            stall_timeout_ms: 3_000,
-            term_length: 1_000,
-            // Measured with `make bench` on 2 cores: 16 views of optimistic lookahead queued
-            // blocks behind unverified ancestors (accepted -> notarized p50 ~590 ms); 0 gives ~60 ms.
-            optimistic_views: 0,
-            activity_timeout: 256,
+            leader_timeout_ms: ms(timing.leader_timeout),
+            certification_timeout_ms: ms(timing.certification_timeout),
+            timeout_retry_ms: ms(timing.timeout_retry),
+            fetch_timeout_ms: ms(timing.fetch_timeout),
+            stall_timeout_ms: ms(timing.stall_timeout),
+            term_length: timing.term_length.get(),
+            optimistic_views: timing.optimistic_views,
+            activity_timeout: timing.activity_timeout,
             mempool_max_pending_txs: 200_000,
             mempool_max_pending_bytes: 256 * 1024 * 1024,
             mempool_ttl_secs: 600,
