@@ -138,14 +138,15 @@ fmt:
 ## rocksdb: build rocksdb's static library once per machine (~25 min on 2 cores) into
 ## ~/.cache/ordo/rocksdb and link it as .rocksdb (see .cargo/config.toml). ROCKSDB_COMPILE=1
 ## makes librocksdb-sys compile its bundled C++ although .cargo/config.toml names a lib dir.
-ROCKSDB_CACHE := $(HOME)/.cache/ordo/rocksdb
+# The directory names the build: a library built another way (it was -O0 before) is not reused.
+ROCKSDB_CACHE := $(HOME)/.cache/ordo/rocksdb-O3
 rocksdb: deps
 	@if [ ! -f $(ROCKSDB_CACHE)/lib/librocksdb.a ]; then \
 		echo "building rocksdb once for this machine (about 25 minutes on 2 cores)"; \
 		ROCKSDB_COMPILE=1 CARGO_TARGET_DIR=$(ROCKSDB_CACHE)/build \
-			$(CARGO) build --manifest-path mk/rocksdb/Cargo.toml && \
+			$(CARGO) build --release --manifest-path mk/rocksdb/Cargo.toml && \
 		mkdir -p $(ROCKSDB_CACHE)/lib && \
-		lib=$$(ls -t $(ROCKSDB_CACHE)/build/debug/build/librocksdb-sys-*/out/librocksdb.a | head -1) && \
+		lib=$$(ls -t $(ROCKSDB_CACHE)/build/release/build/librocksdb-sys-*/out/librocksdb.a | head -1) && \
 		cp "$$lib" $(ROCKSDB_CACHE)/lib/librocksdb.a.tmp && \
 		strip --strip-debug $(ROCKSDB_CACHE)/lib/librocksdb.a.tmp && \
 		mv $(ROCKSDB_CACHE)/lib/librocksdb.a.tmp $(ROCKSDB_CACHE)/lib/librocksdb.a; \

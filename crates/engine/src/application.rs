@@ -13,11 +13,11 @@ use futures::StreamExt;
 use ordo_l1::L1State;
 use ordo_types::{
     consensus::{Context, Scheme},
-    Batch, Block, ForcedCursor, Header, L1Ref, RollupSpec, TxHash, BLOCK_TIMESTAMP_MAX_MS,
+    Batch, Block, ForcedCursor, Header, L1Ref, RollupSpec, TxHash, TxHashSet,
+    BLOCK_TIMESTAMP_MAX_MS,
 };
 use rand::Rng;
 use std::{
-    collections::HashSet,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -201,7 +201,7 @@ impl Application {
             return Err(Invalid::WrongRollups);
         }
         let mut bytes = 0usize;
-        let mut seen = HashSet::with_capacity(block.tx_count());
+        let mut seen = TxHashSet::with_capacity_and_hasher(block.tx_count(), Default::default());
         for ((batch, spec), hashes) in block
             .batches
             .iter()
@@ -279,7 +279,7 @@ impl Application {
         {
             return Err(Invalid::CursorShape);
         }
-        let mut taken = HashSet::new();
+        let mut taken = TxHashSet::default();
         for ((batch, spec), cursor) in block.batches.iter().zip(rollups.iter()).zip(&h.forced) {
             let plan = self.plan(
                 &l1.state,
@@ -314,7 +314,7 @@ impl Application {
         parent: &Header,
         at: u64,
         recent: &dyn Fn(&TxHash) -> bool,
-        taken: &HashSet<TxHash>,
+        taken: &TxHashSet,
     ) -> Plan {
         let from = parent.forced_cursor(spec.id);
         state.with_queue(spec.id, |q| {
@@ -350,12 +350,12 @@ impl Application {
         &self,
         parent: &Header,
         at: u64,
-        recent: &HashSet<TxHash>,
+        recent: &TxHashSet,
     ) -> (Vec<ForcedCursor>, Vec<Batch>) {
         let Some(l1) = &self.l1 else {
             return (parent.forced.clone(), Vec::new());
         };
-        let mut taken = HashSet::new();
+        let mut taken = TxHashSet::default();
         let mut cursors = Vec::with_capacity(self.rules.rollups.len());
         let mut batches = Vec::new();
         for spec in self.rules.rollups.iter() {

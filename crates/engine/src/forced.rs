@@ -10,8 +10,7 @@
 
 use bytes::Bytes;
 use ordo_l1::ForcedQueue;
-use ordo_types::{tx_hash, RollupSpec, TxHash};
-use std::collections::HashSet;
+use ordo_types::{tx_hash, RollupSpec, TxHash, TxHashSet};
 
 /// Forced-inclusion limits, part of genesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,12 +54,12 @@ impl Plan {
         at: u64,
         rules: &ForcedRules,
         recent: &dyn Fn(&TxHash) -> bool,
-        taken: &HashSet<TxHash>,
+        taken: &TxHashSet,
     ) -> Self {
         let known = queue.known_at(at);
         let mut run = Vec::new();
         let mut bytes = 0usize;
-        let mut hashes = HashSet::new();
+        let mut hashes = TxHashSet::default();
         for entry in queue.range(from, known) {
             if run.len() >= rules.per_block as usize {
                 break;
@@ -129,7 +128,15 @@ mod tests {
     }
 
     fn plan(q: &ForcedQueue, from: u64, at: u64, rules: ForcedRules) -> Plan {
-        Plan::new(q, &spec(), from, at, &rules, &|_| false, &HashSet::new())
+        Plan::new(
+            q,
+            &spec(),
+            from,
+            at,
+            &rules,
+            &|_| false,
+            &TxHashSet::default(),
+        )
     }
 
     /// The vectors `contracts/test/fixtures/deadline.json` also feeds to the contract's `isDue`.
@@ -187,7 +194,7 @@ mod tests {
         assert_eq!(p.included(3), [Bytes::from_static(b"a")]);
 
         // a transaction already in the recent window is skipped too
-        let recent = HashSet::from([tx_hash(b"a")]);
+        let recent = TxHashSet::from_iter([tx_hash(b"a")]);
         let p = Plan::new(
             &q,
             &spec(),
@@ -195,7 +202,7 @@ mod tests {
             40,
             &ForcedRules::default(),
             &|h| recent.contains(h),
-            &HashSet::new(),
+            &TxHashSet::default(),
         );
         assert!(p.included(3).is_empty());
     }

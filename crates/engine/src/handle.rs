@@ -6,6 +6,7 @@ use ordo_mempool::Mempool;
 use ordo_store::Store;
 use ordo_types::{
     Block, Certificate, Digest, Header, Receipt, RollupBatch, RollupId, RollupSpec, TxHash,
+    TxHashMap,
 };
 use std::{
     collections::{BTreeMap, HashMap},
@@ -78,7 +79,7 @@ pub struct Position {
 pub struct Preconfirmations {
     pub(crate) blocks: HashMap<Digest, Certified>,
     pub(crate) by_height: BTreeMap<u64, Vec<Digest>>,
-    pub(crate) txs: HashMap<TxHash, Position>,
+    pub(crate) txs: TxHashMap<Position>,
 }
 
 impl Preconfirmations {

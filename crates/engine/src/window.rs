@@ -11,16 +11,13 @@
 use crate::shared::Shared;
 use commonware_consensus::marshal::ancestry::Ancestry;
 use futures::StreamExt;
-use ordo_types::{Block, TxHash};
-use std::{
-    collections::HashSet,
-    sync::{Arc, OnceLock},
-};
+use ordo_types::{Block, TxHash, TxHashSet};
+use std::sync::{Arc, OnceLock};
 
 /// Up to `dedup_window` consecutive ancestors of a block, newest first.
 pub(crate) struct Window {
     blocks: Vec<Arc<Block>>,
-    set: OnceLock<HashSet<TxHash>>,
+    set: OnceLock<TxHashSet>,
 }
 
 impl Window {
@@ -81,7 +78,7 @@ impl Window {
     }
 
     /// Every transaction hash in the window (built on first use).
-    pub(crate) fn hashes(&self) -> &HashSet<TxHash> {
+    pub(crate) fn hashes(&self) -> &TxHashSet {
         self.set.get_or_init(|| {
             self.blocks
                 .iter()
@@ -101,14 +98,14 @@ impl Window {
                 .find(|h| set.contains(*h))
                 .copied();
         }
-        let ours: HashSet<&TxHash> = block.tx_hashes().iter().flatten().collect();
+        let ours: TxHashSet = block.tx_hashes().iter().flatten().copied().collect();
         if ours.is_empty() {
             return None;
         }
         self.blocks
             .iter()
             .flat_map(|b| b.tx_hashes().iter().flatten())
-            .find(|h| ours.contains(h))
+            .find(|h| ours.contains(*h))
             .copied()
     }
 }

@@ -1,8 +1,8 @@
 //! The in-memory pending set: one FIFO lane per rollup, and the rule that fills a block from them.
 
 use bytes::Bytes;
-use ordo_types::{Batch, RollupId, RollupSpec, TxHash};
-use std::collections::{btree_map, BTreeMap, HashMap, HashSet, VecDeque};
+use ordo_types::{Batch, RollupId, RollupSpec, TxHash, TxHashMap, TxHashSet};
+use std::collections::{btree_map, BTreeMap, VecDeque};
 
 /// How many recently finalized hashes are remembered to close the race between a submission's
 /// (unlocked) inclusion check and the removal of the same transaction by a finalized block.
@@ -35,7 +35,7 @@ pub(crate) struct Lane {
 /// Everything pending, guarded by the mempool's mutex.
 pub(crate) struct State {
     pub lanes: BTreeMap<RollupId, Lane>,
-    pub by_hash: HashMap<TxHash, (RollupId, u64)>,
+    pub by_hash: TxHashMap<(RollupId, u64)>,
     /// Sequence number of the next accepted transaction (also its journal key).
     pub next_seq: u64,
     recently_included: RecentlyIncluded,
@@ -55,7 +55,7 @@ impl State {
                     (spec.id, lane)
                 })
                 .collect(),
-            by_hash: HashMap::new(),
+            by_hash: TxHashMap::default(),
             next_seq: 0,
             recently_included: RecentlyIncluded::default(),
         }
@@ -264,7 +264,7 @@ impl<'a> Fill<'a> {
 #[derive(Default)]
 struct RecentlyIncluded {
     order: VecDeque<TxHash>,
-    set: HashSet<TxHash>,
+    set: TxHashSet,
 }
 
 impl RecentlyIncluded {

@@ -23,9 +23,9 @@ use bytes::Bytes;
 use futures::channel::{mpsc as async_mpsc, oneshot};
 use journal::{Command, LoadError, Record};
 use lanes::{Pending, State};
-use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxError, TxHash};
+use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxError, TxHash, TxHashSet};
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::BTreeMap,
     path::{Path, PathBuf},
     sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError},
     thread,
@@ -185,7 +185,7 @@ impl Mempool {
 
         let mut state = State::new(&cfg.rollups);
         let mut dropped = Vec::new();
-        let mut seen = HashSet::with_capacity(records.len());
+        let mut seen = TxHashSet::with_capacity_and_hasher(records.len(), Default::default());
         for (seq, record) in records {
             let hash = tx_hash(&record.raw);
             let fits = specs.get(&record.rollup).is_some_and(|spec| {

@@ -24,8 +24,8 @@ use ordo_types::{
     Receipt, RollupBatch, RollupId, TxHash, MAX_DESCENDANTS,
 };
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options,
-    WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
+    IteratorMode, Options, WriteBatch, WriteOptions, DB,
 };
 use std::{
     collections::HashSet,
@@ -160,6 +160,17 @@ impl Store {
             // Bodies are transaction bytes: worth compressing. Keys and small values are not.
             if matches!(name, CF_BLOCKS | CF_ROLLUP_BATCHES) {
                 cf.set_compression_type(DBCompressionType::Lz4);
+            }
+            // Every submission and every indexed transaction asks `txs` for a hash it almost
+            // never holds. Without filters each miss walked the memtable's skip list (and every
+            // table file): rocksdb lookups were ~11% of a saturated node's CPU. Bloom filters
+            // answer a miss from a few bits.
+            if name == CF_TXS {
+                let mut table = BlockBasedOptions::default();
+                table.set_bloom_filter(10.0, false);
+                cf.set_block_based_table_factory(&table);
+                cf.set_memtable_whole_key_filtering(true);
+                cf.set_memtable_prefix_bloom_ratio(0.1);
             }
             ColumnFamilyDescriptor::new(name, cf)
         });

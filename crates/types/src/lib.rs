@@ -29,6 +29,8 @@ pub use commonware_cryptography::{ed25519::PublicKey, sha256::Digest};
 pub use receipt::{chain_tip, Receipt, RollupBatch, MAX_DESCENDANTS};
 pub use rollup::{RollupId, RollupKind, RollupSpec};
 pub use tx::{tx_hash, TxError, TxHash};
+#[cfg(feature = "std")]
+pub use tx::{TxHashMap, TxHashSet};
 
 /// The namespace every Ordo signature is made under (consensus adds its own suffixes).
 pub const NAMESPACE: &[u8] = b"ordo";

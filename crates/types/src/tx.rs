@@ -3,6 +3,14 @@ use sha3::{Digest as _, Keccak256};
 /// keccak256 of a transaction's raw bytes (for EVM rollups: the usual transaction hash).
 pub type TxHash = [u8; 32];
 
+/// Sets and maps keyed by transaction hash, with a fast per-process seeded hasher: SipHash
+/// (std's default) over 32 bytes that are already a hash was ~3% of a saturated node's CPU.
+#[cfg(feature = "std")]
+pub type TxHashSet = std::collections::HashSet<TxHash, foldhash::fast::RandomState>;
+/// See [`TxHashSet`].
+#[cfg(feature = "std")]
+pub type TxHashMap<V> = std::collections::HashMap<TxHash, V, foldhash::fast::RandomState>;
+
 /// Hash of raw transaction bytes.
 pub fn tx_hash(raw: &[u8]) -> TxHash {
     Keccak256::digest(raw).into()
