@@ -4,7 +4,7 @@
 //! `cometbft testnet` generates the keys and genesis; the configs are then tuned to match an
 //! Ordo cluster (block pacing, proposal timeout, gossip intervals, mempool room).
 
-use crate::cluster::free_port_range;
+use crate::cluster::{free_port_range, same_for_every_dialer};
 use anyhow::{anyhow, bail, Context as _, Result};
 use base64::Engine as _;
 use jsonrpsee::{
@@ -121,19 +121,17 @@ impl CometNet {
 
     /// Makes every validator dial each peer `j` at `addresses[j]` (e.g. a relay in front of it).
     pub fn route_peers_via(&self, addresses: &[SocketAddr]) -> Result<()> {
-        if addresses.len() != self.len() {
-            bail!(
-                "{} addresses for {} validators",
-                addresses.len(),
-                self.len()
-            );
-        }
+        self.route_peers(same_for_every_dialer(addresses, self.len())?)
+    }
+
+    /// Makes validator `from` dial each peer `to` at `dial(from, to)` (its `persistent_peers`).
+    pub fn route_peers(&self, dial: impl Fn(usize, usize) -> SocketAddr) -> Result<()> {
         for (i, home) in self.homes.iter().enumerate() {
             let path = home.join("config/config.toml");
             let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(&path)?)?;
             let peers: Vec<String> = (0..self.len())
                 .filter(|j| *j != i)
-                .map(|j| format!("{}@{}", self.node_ids[j], addresses[j]))
+                .map(|j| format!("{}@{}", self.node_ids[j], dial(i, j)))
                 .collect();
             section(&mut config, "p2p")?.insert(
                 "persistent_peers".into(),

@@ -22,7 +22,12 @@ use jsonrpsee::{
     core::client::SubscriptionClientT, http_client::HttpClient, rpc_params,
     ws_client::WsClientBuilder,
 };
-use ordo_tests::{cluster::Cluster, cometbft::CometNet, delay, delay::DelayRelay, txgen};
+use ordo_tests::{
+    cluster::Cluster,
+    cometbft::CometNet,
+    relay::{self, Relay},
+    txgen,
+};
 use serde_json::{json, Value};
 use std::{
     collections::HashMap,
@@ -429,17 +434,8 @@ fn observe_comet(client: HttpClient, timeline: SharedTimeline) -> tokio::task::J
     })
 }
 
-/// One relay per validator in front of its p2p listener, delaying each direction by `delay`.
-async fn relays(p2p: &[std::net::SocketAddr], delay: Duration) -> Result<Vec<DelayRelay>> {
-    let mut relays = Vec::new();
-    for addr in p2p {
-        relays.push(DelayRelay::start(*addr, delay).await?);
-    }
-    Ok(relays)
-}
-
 /// Evidence that validator traffic went through the relays: connections and bytes per relay.
-fn relay_report(relays: &[DelayRelay]) -> Result<Value> {
+fn relay_report(relays: &[Relay]) -> Result<Value> {
     let traffic: Vec<Value> = relays
         .iter()
         .map(|r| json!({ "connections": r.connections(), "bytes": r.bytes() }))
@@ -546,7 +542,7 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
         &[],
         Box::new(|_, _| {}),
     )?;
-    let relays = relays(&cluster.p2p, opts.delay).await?;
+    let relays = Relay::in_front_of(&cluster.p2p, opts.delay).await?;
     cluster.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
     cluster.spawn_all()?;
     cluster.wait_finalized(2, Duration::from_secs(60)).await?;
@@ -613,7 +609,7 @@ async fn cometbft(opts: &Options) -> Result<Value> {
 
 async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
     let mut net = CometNet::create(opts.validators, opts.block_interval_ms)?;
-    let relays = relays(&net.p2p, opts.delay).await?;
+    let relays = Relay::in_front_of(&net.p2p, opts.delay).await?;
     net.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
     net.spawn_all()?;
     net.wait_height(2, Duration::from_secs(60)).await?;
@@ -639,7 +635,7 @@ async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
 
 /// Round trips through a relay in front of an echo server take twice the relay's delay.
 async fn check_delay(delay: Duration) -> Result<Value> {
-    let mut rtts = delay::echo_round_trips(delay, 10).await?;
+    let mut rtts = relay::echo_round_trips(delay, 10).await?;
     let p50 = percentile_ms(&mut rtts, 0.5);
     let expected = 2.0 * delay.as_secs_f64() * 1000.0;
     // Timers round up to the millisecond, and a busy machine adds some on top.
