@@ -209,7 +209,7 @@ pub async fn run(config: Config) -> Result<Report> {
         &[],
         Box::new(|_, _| {}),
     )?;
-    let links = Links::new(&cluster.p2p).await?;
+    let links = Links::new(&cluster.p2p, Duration::ZERO).await?;
     cluster.route_peers(|from, to| links.address(from, to))?;
     cluster.spawn_all()?;
     cluster.wait_finalized(2, CATCH_UP_TIMEOUT).await?;

@@ -189,16 +189,9 @@ impl Cluster {
         })
     }
 
-    /// Makes every validator dial each peer `j` at `addresses[j]` instead of its own p2p address
-    /// (e.g. a relay in front of it); validators keep listening where genesis put them. Call
-    /// before the validators start.
-    pub fn route_peers_via(&self, addresses: &[SocketAddr]) -> Result<()> {
-        self.route_peers(same_for_every_dialer(addresses, self.len())?)
-    }
-
-    /// Makes validator `from` dial each peer `to` at `dial(from, to)` (e.g. a relay of that pair
-    /// alone, [`crate::relay::Links`]); validators keep listening where genesis put them. Call
-    /// before the validators start.
+    /// Makes validator `from` dial each peer `to` at `dial(from, to)` instead of the peer's own
+    /// p2p address (e.g. through a relay, [`crate::relay::Links`]); validators keep listening
+    /// where genesis put them. Call before the validators start.
     pub fn route_peers(&self, dial: impl Fn(usize, usize) -> SocketAddr) -> Result<()> {
         for (i, path) in self.configs.iter().enumerate() {
             let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(path)?)?;
@@ -466,19 +459,6 @@ impl Cluster {
         );
         Ok((out.status.success(), text))
     }
-}
-
-/// The routing of `route_peers_via` ([`Cluster`]'s and [`crate::cometbft::CometNet`]'s): every
-/// validator dials peer `to` at `addresses[to]`. An error unless there is one address for each
-/// of the `validators`.
-pub fn same_for_every_dialer(
-    addresses: &[SocketAddr],
-    validators: usize,
-) -> Result<impl Fn(usize, usize) -> SocketAddr + '_> {
-    if addresses.len() != validators {
-        bail!("{} addresses for {validators} validators", addresses.len());
-    }
-    Ok(|_from, to| addresses[to])
 }
 
 /// A JSON-RPC client of the validator whose RPC listens at `address`.

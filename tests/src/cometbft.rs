@@ -4,7 +4,7 @@
 //! `cometbft testnet` generates the keys and genesis; the configs are then tuned to match an
 //! Ordo cluster (block pacing, proposal timeout, gossip intervals, mempool room).
 
-use crate::cluster::{free_port_range, same_for_every_dialer};
+use crate::cluster::free_port_range;
 use anyhow::{anyhow, bail, Context as _, Result};
 use base64::Engine as _;
 use jsonrpsee::{
@@ -108,23 +108,19 @@ impl CometNet {
         let net = Self {
             dir,
             rpc,
-            p2p: p2p.clone(),
+            p2p,
             version,
             node_ids,
             homes,
             children: (0..validators).map(|_| None).collect(),
             binary,
         };
-        net.route_peers_via(&p2p)?;
+        net.route_peers(|_, to| net.p2p[to])?;
         Ok(net)
     }
 
-    /// Makes every validator dial each peer `j` at `addresses[j]` (e.g. a relay in front of it).
-    pub fn route_peers_via(&self, addresses: &[SocketAddr]) -> Result<()> {
-        self.route_peers(same_for_every_dialer(addresses, self.len())?)
-    }
-
-    /// Makes validator `from` dial each peer `to` at `dial(from, to)` (its `persistent_peers`).
+    /// Makes validator `from` dial each peer `to` at `dial(from, to)` (its `persistent_peers`;
+    /// e.g. through a relay, [`crate::relay::Links`]).
     pub fn route_peers(&self, dial: impl Fn(usize, usize) -> SocketAddr) -> Result<()> {
         for (i, home) in self.homes.iter().enumerate() {
             let path = home.join("config/config.toml");

@@ -79,15 +79,6 @@ impl Relay {
         })
     }
 
-    /// One relay in front of each of `upstreams`, each with `delay`.
-    pub async fn in_front_of(upstreams: &[SocketAddr], delay: Duration) -> Result<Vec<Self>> {
-        let mut relays = Vec::with_capacity(upstreams.len());
-        for upstream in upstreams {
-            relays.push(Self::start(*upstream, delay).await?);
-        }
-        Ok(relays)
-    }
-
     /// Cuts the link: from now on every byte either way is swallowed, and the connections stay
     /// open (the nodes do not learn of the cut from a reset). A connection accepted while cut is
     /// not passed upstream: its dial is never answered.
@@ -260,16 +251,18 @@ async fn pipe(mut from: OwnedReadHalf, to: Option<OwnedWriteHalf>, link: &Link<'
 }
 
 /// The p2p links between validators, one relay per ordered pair (`from` dials `to` through its
-/// own relay), so that every link to or from a validator can be cut while the others stay up.
-/// Dropping it stops the relays and closes their connections.
+/// own relay): every link to or from a validator can be cut while the others stay up, and the
+/// traffic of each pair of validators can be told apart (whichever of the two dialed). Dropping
+/// it stops the relays and closes their connections.
 pub struct Links {
     /// `relays[from][to]`, none where `from == to`.
     relays: Vec<Vec<Option<Relay>>>,
 }
 
 impl Links {
-    /// Relays without delay between the validators whose p2p listeners are at `p2p`.
-    pub async fn new(p2p: &[SocketAddr]) -> Result<Self> {
+    /// Relays holding each chunk `delay` in each direction (zero: none) between the validators
+    /// whose p2p listeners are at `p2p`.
+    pub async fn new(p2p: &[SocketAddr], delay: Duration) -> Result<Self> {
         let mut relays = Vec::with_capacity(p2p.len());
         for from in 0..p2p.len() {
             let mut row = Vec::with_capacity(p2p.len());
@@ -277,7 +270,7 @@ impl Links {
                 row.push(if from == to {
                     None
                 } else {
-                    Some(Relay::start(*upstream, Duration::ZERO).await?)
+                    Some(Relay::start(*upstream, delay).await?)
                 });
             }
             relays.push(row);
@@ -285,12 +278,16 @@ impl Links {
         Ok(Self { relays })
     }
 
-    /// Where validator `from` dials validator `to` (`from != to`).
-    pub fn address(&self, from: usize, to: usize) -> SocketAddr {
+    /// The relay validator `from` dials validator `to` through (`from != to`).
+    pub fn relay(&self, from: usize, to: usize) -> &Relay {
         self.relays[from][to]
             .as_ref()
             .expect("no link from a validator to itself")
-            .listen
+    }
+
+    /// Where validator `from` dials validator `to` (`from != to`).
+    pub fn address(&self, from: usize, to: usize) -> SocketAddr {
+        self.relay(from, to).listen
     }
 
     /// Cuts every p2p link of validator `i` (clients can still reach it).
@@ -436,7 +433,7 @@ mod tests {
             upstreams.push(address);
             servers.push(server);
         }
-        let links = Links::new(&upstreams).await.unwrap();
+        let links = Links::new(&upstreams, Duration::ZERO).await.unwrap();
         let wait = Duration::from_millis(300);
         links.isolate(0);
         for (from, to, open) in [(0, 1, false), (1, 0, false), (1, 2, true), (2, 1, true)] {

@@ -8,7 +8,7 @@
 //!    another leader notarized; kill -9 of all, restart -> the first block proposed after the
 //!    kill notarized.
 //! 2. The same offered rate on a fresh cluster whose validators reach each other through relays
-//!    holding each direction for `--delay-ms` (clients are not delayed).
+//!    holding each direction for `--delay-ms`, one per ordered pair (clients are not delayed).
 //! 3. CometBFT with its kvstore app: the same transaction size, clients and submission method
 //!    (`broadcast_tx_sync` in batches), committed transactions read from its blocks; saturation,
 //!    half of its own saturation, and that rate with the same delay.
@@ -25,7 +25,7 @@ use jsonrpsee::{
 use ordo_tests::{
     cluster::Cluster,
     cometbft::CometNet,
-    relay::{self, Relay},
+    relay::{self, Links},
     txgen,
 };
 use serde_json::{json, Value};
@@ -434,17 +434,26 @@ fn observe_comet(client: HttpClient, timeline: SharedTimeline) -> tokio::task::J
     })
 }
 
-/// Evidence that validator traffic went through the relays: connections and bytes per relay.
-fn relay_report(relays: &[Relay]) -> Result<Value> {
-    let traffic: Vec<Value> = relays
-        .iter()
-        .map(|r| json!({ "connections": r.connections(), "bytes": r.bytes() }))
-        .collect();
-    if relays
-        .iter()
-        .any(|r| r.connections() == 0 || r.bytes() == 0)
-    {
-        bail!("a validator's peers never reached it through its delay relay: {traffic:?}");
+/// Evidence that validator traffic went through the relays: connections and bytes of each pair
+/// of validators (through either of its two relays: which one dials the other is up to the
+/// nodes and their start order). An error if a pair exchanged nothing through them.
+fn relay_report(links: &Links, validators: usize) -> Result<Value> {
+    let mut traffic = Vec::new();
+    let mut silent = Vec::new();
+    for a in 0..validators {
+        for b in a + 1..validators {
+            let relays = [links.relay(a, b), links.relay(b, a)];
+            let bytes: u64 = relays.iter().map(|r| r.bytes()).sum();
+            let connections: u64 = relays.iter().map(|r| r.connections()).sum();
+            traffic
+                .push(json!({ "validators": [a, b], "connections": connections, "bytes": bytes }));
+            if bytes == 0 {
+                silent.push((a, b));
+            }
+        }
+    }
+    if !silent.is_empty() {
+        bail!("validators {silent:?} never reached each other through their delay relays: {traffic:?}");
     }
     Ok(json!(traffic))
 }
@@ -542,8 +551,8 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
         &[],
         Box::new(|_, _| {}),
     )?;
-    let relays = Relay::in_front_of(&cluster.p2p, opts.delay).await?;
-    cluster.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
+    let links = Links::new(&cluster.p2p, opts.delay).await?;
+    cluster.route_peers(|from, to| links.address(from, to))?;
     cluster.spawn_all()?;
     cluster.wait_finalized(2, Duration::from_secs(60)).await?;
     let timeline: SharedTimeline = Default::default();
@@ -561,7 +570,7 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
     )
     .await?;
     observer.abort();
-    report["relays"] = relay_report(&relays)?;
+    report["relays"] = relay_report(&links, opts.validators)?;
     Ok(report)
 }
 
@@ -609,8 +618,8 @@ async fn cometbft(opts: &Options) -> Result<Value> {
 
 async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
     let mut net = CometNet::create(opts.validators, opts.block_interval_ms)?;
-    let relays = Relay::in_front_of(&net.p2p, opts.delay).await?;
-    net.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
+    let links = Links::new(&net.p2p, opts.delay).await?;
+    net.route_peers(|from, to| links.address(from, to))?;
     net.spawn_all()?;
     net.wait_height(2, Duration::from_secs(60)).await?;
     let timeline: SharedTimeline = Default::default();
@@ -629,7 +638,7 @@ async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
     .await;
     observer.abort();
     let mut report = report?;
-    report["relays"] = relay_report(&relays)?;
+    report["relays"] = relay_report(&links, opts.validators)?;
     Ok(report)
 }
 
