@@ -15,6 +15,7 @@
 
 use crate::{
     cluster::{self, Cluster, FinalizedWalk},
+    network::Network as _,
     relay::Links,
     txgen,
 };

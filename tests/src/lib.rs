@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod cluster;
 pub mod cometbft;
 pub mod l1;
+pub mod network;
 pub mod op;
 pub mod relay;
 pub mod txgen;

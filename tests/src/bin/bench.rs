@@ -25,6 +25,7 @@ use jsonrpsee::{
 use ordo_tests::{
     cluster::Cluster,
     cometbft::CometNet,
+    network::Network,
     relay::{self, Links},
     txgen,
 };
@@ -578,7 +579,7 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
 async fn cometbft(opts: &Options) -> Result<Value> {
     let phase = Duration::from_secs(opts.seconds);
     let mut net = CometNet::start(opts.validators, opts.block_interval_ms)?;
-    if let Err(e) = net.wait_height(2, Duration::from_secs(60)).await {
+    if let Err(e) = net.wait_finalized(2, Duration::from_secs(60)).await {
         return Err(e.context(format!("logs kept in {}", net.keep_logs().display())));
     }
     let timeline: SharedTimeline = Default::default();
@@ -621,7 +622,7 @@ async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
     let links = Links::new(&net.p2p, opts.delay).await?;
     net.route_peers(|from, to| links.address(from, to))?;
     net.spawn_all()?;
-    net.wait_height(2, Duration::from_secs(60)).await?;
+    net.wait_finalized(2, Duration::from_secs(60)).await?;
     let timeline: SharedTimeline = Default::default();
     let observer = observe_comet(net.client(0), timeline.clone());
     let target: Arc<dyn Target> = Arc::new(CometTarget {
