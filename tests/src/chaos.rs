@@ -15,7 +15,8 @@
 
 use crate::{
     cluster::{self, Cluster, FinalizedWalk},
-    links::Links,
+    network::Network as _,
+    relay::Links,
     txgen,
 };
 use anyhow::{Context as _, Result};
@@ -202,14 +203,16 @@ fn summary(v: &[Duration]) -> String {
 
 /// Starts the cluster, runs the load and the events, drains, and checks.
 pub async fn run(config: Config) -> Result<Report> {
-    let links = Links::new(config.validators).await?;
-    let cluster = Cluster::start_with(
+    let mut cluster = Cluster::create(
         config.validators,
         ROLLUPS,
         config.block_interval_ms,
         &[],
-        links.configure(),
+        Box::new(|_, _| {}),
     )?;
+    let links = Links::new(&cluster.p2p, Duration::ZERO).await?;
+    cluster.route_peers(|from, to| links.address(from, to))?;
+    cluster.spawn_all()?;
     cluster.wait_finalized(2, CATCH_UP_TIMEOUT).await?;
     let started = Instant::now();
     let up: Arc<Vec<AtomicBool>> = Arc::new(

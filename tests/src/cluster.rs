@@ -1,5 +1,7 @@
-//! A cluster of real `ordo-node` processes on loopback ports, killed on drop.
+//! A cluster of real `ordo-node` processes on loopback ports, killed on drop. Starting,
+//! killing and the recovery measures are [`Network`]'s.
 
+use crate::network::{Block, Network, Processes};
 use anyhow::{anyhow, bail, Context as _, Result};
 use jsonrpsee::{
     core::{client::ClientT, params::BatchRequestBuilder},
@@ -12,7 +14,7 @@ use std::{
     collections::HashMap,
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -50,28 +52,8 @@ pub struct Cluster {
     pub p2p: Vec<SocketAddr>,
     pub public_keys: Vec<String>,
     pub group_key: String,
-    children: Vec<Option<Child>>,
+    processes: Processes,
     binary: PathBuf,
-}
-
-/// What [`Cluster::kill_leader`] measured.
-#[derive(Debug, Clone)]
-pub struct Failover {
-    /// The validator killed.
-    pub leader: usize,
-    /// The validator that saw the next block.
-    pub observer: usize,
-    /// kill -9 -> the observer sees a block notarized that another validator proposed.
-    pub elapsed: Duration,
-    pub height: u64,
-}
-
-/// What [`Cluster::restart_all`] measured.
-#[derive(Debug, Clone)]
-pub struct Restart {
-    /// kill -9 of all -> the first block proposed after it is seen notarized.
-    pub elapsed: Duration,
-    pub height: u64,
 }
 
 /// Changes one validator's configuration (validator index, its TOML) before it first starts.
@@ -177,6 +159,10 @@ impl Cluster {
             .iter()
             .map(|v| v["public_key"].as_str().unwrap_or_default().to_string())
             .collect();
+        let processes = Processes::new(&binary, validators, |i| {
+            let args = vec!["run".into(), "--config".into(), configs[i].clone().into()];
+            (args, dir.path().join(format!("validator-{i}.log")))
+        });
         Ok(Self {
             dir,
             configs,
@@ -184,22 +170,15 @@ impl Cluster {
             p2p,
             public_keys,
             group_key,
-            children: (0..validators).map(|_| None).collect(),
+            processes,
             binary,
         })
     }
 
-    /// Makes every validator dial each peer `j` at `addresses[j]` instead of its own p2p address
-    /// (e.g. a relay in front of it); validators keep listening where genesis put them. Call
-    /// before the validators start.
-    pub fn route_peers_via(&self, addresses: &[SocketAddr]) -> Result<()> {
-        if addresses.len() != self.len() {
-            bail!(
-                "{} addresses for {} validators",
-                addresses.len(),
-                self.len()
-            );
-        }
+    /// Makes validator `from` dial each peer `to` at `dial(from, to)` instead of the peer's own
+    /// p2p address (e.g. through a relay, [`crate::relay::Links`]); validators keep listening
+    /// where genesis put them. Call before the validators start.
+    pub fn route_peers(&self, dial: impl Fn(usize, usize) -> SocketAddr) -> Result<()> {
         for (i, path) in self.configs.iter().enumerate() {
             let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(path)?)?;
             let peers = config
@@ -209,7 +188,7 @@ impl Cluster {
                 .context("config without chain.validators")?;
             for (j, peer) in peers.iter_mut().enumerate() {
                 if j != i {
-                    peer["p2p_address"] = toml::Value::String(addresses[j].to_string());
+                    peer["p2p_address"] = toml::Value::String(dial(i, j).to_string());
                 }
             }
             std::fs::write(path, toml::to_string(&config)?)?;
@@ -217,55 +196,16 @@ impl Cluster {
         Ok(())
     }
 
-    /// Starts every validator that is not running.
-    pub fn spawn_all(&mut self) -> Result<()> {
-        for i in 0..self.len() {
-            if !self.is_running(i) {
-                self.spawn(i)?;
-            }
-        }
-        Ok(())
-    }
-
     pub fn len(&self) -> usize {
-        self.children.len()
+        self.processes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.children.is_empty()
+        self.processes.is_empty()
     }
 
     pub fn path(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// Starts validator `i` (its log appends to validator-i.log).
-    pub fn spawn(&mut self, i: usize) -> Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join(format!("validator-{i}.log")))?;
-        let child = Command::new(&self.binary)
-            .arg("run")
-            .arg("--config")
-            .arg(&self.configs[i])
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        self.children[i] = Some(child);
-        Ok(())
-    }
-
-    /// kill -9 of validator `i`.
-    pub fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.children[i].take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub fn is_running(&self, i: usize) -> bool {
-        self.children[i].is_some()
     }
 
     pub fn client(&self, i: usize) -> HttpClient {
@@ -276,46 +216,19 @@ impl Cluster {
         status(&self.client(i)).await
     }
 
-    /// Waits until every running validator reports `finalized_height >= height`.
-    pub async fn wait_finalized(&self, height: u64, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let mut all = true;
-            for i in 0..self.len() {
-                if !self.is_running(i) {
-                    continue;
-                }
-                let h = self
-                    .status(i)
-                    .await
-                    .ok()
-                    .and_then(|s| s["finalizedHeight"].as_u64())
-                    .unwrap_or(0);
-                if h < height {
-                    all = false;
-                }
-            }
-            if all {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "validators did not finalize height {height} within {timeout:?}; logs in {}",
-                    self.dir.path().display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     /// Index of the validator that led the newest notarized block, as seen by validator `via`.
     pub async fn leader(&self, via: usize) -> Result<usize> {
         let status = self.status(via).await?;
-        let leader = status["notarizedLeader"].as_str().unwrap_or_default();
+        self.validator_of(status["notarizedLeader"].as_str().unwrap_or_default())
+    }
+
+    /// Index of the validator whose public key is `key` (hex, with or without 0x).
+    fn validator_of(&self, key: &str) -> Result<usize> {
+        let bare = |k: &str| k.trim_start_matches("0x").to_ascii_lowercase();
         self.public_keys
             .iter()
-            .position(|k| k == leader)
-            .ok_or_else(|| anyhow!("unknown leader {leader}"))
+            .position(|k| bare(k) == bare(key))
+            .ok_or_else(|| anyhow!("unknown validator key {key}"))
     }
 
     /// Newest notarized height validator `i` reports.
@@ -323,98 +236,6 @@ impl Cluster {
         self.status(i).await?["notarizedHeight"]
             .as_u64()
             .context("status without notarizedHeight")
-    }
-
-    /// Polls validator `via` (retrying while it is down or starting) until a notarized block
-    /// above height `above` satisfies `wanted` (given its `ordo_getBlock` JSON); returns it.
-    pub async fn wait_notarized_block(
-        &self,
-        via: usize,
-        above: u64,
-        timeout: Duration,
-        wanted: impl Fn(&Value) -> bool,
-    ) -> Result<Value> {
-        let deadline = Instant::now() + timeout;
-        let client = self.client(via);
-        let mut checked = above;
-        loop {
-            let status: Result<Value, _> = client.request("ordo_status", rpc_params![]).await;
-            let height = status.map_or(0, |s| s["notarizedHeight"].as_u64().unwrap_or(0));
-            while checked < height {
-                let next = checked + 1;
-                match client
-                    .request::<Value, _>("ordo_getBlock", rpc_params![next])
-                    .await
-                {
-                    Ok(block) if wanted(&block) => return Ok(block),
-                    Ok(_) => checked = next,
-                    // Not served (yet): retry the newest later, skip one a newer block passed.
-                    Err(_) if next < height => checked = next,
-                    Err(_) => break,
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "validator {via} saw no wanted notarized block above {above} within {timeout:?}; logs in {}",
-                    self.dir.path().display()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
-    /// kill -9 of the leader of the newest notarized block (as validator `via` sees it), then
-    /// waits until the next validator sees a block notarized that another validator proposed.
-    /// The killed validator stays down.
-    pub async fn kill_leader(&mut self, via: usize, timeout: Duration) -> Result<Failover> {
-        let leader = self.leader(via).await?;
-        let observer = (leader + 1) % self.len();
-        let above = self.notarized_height(observer).await?;
-        let killed_key = self.public_keys[leader]
-            .trim_start_matches("0x")
-            .to_string();
-        self.kill(leader);
-        let killed = Instant::now();
-        let block = self
-            .wait_notarized_block(observer, above, timeout, |b| {
-                b["header"]["leader"]
-                    .as_str()
-                    .is_some_and(|l| l.trim_start_matches("0x") != killed_key)
-            })
-            .await?;
-        Ok(Failover {
-            leader,
-            observer,
-            elapsed: killed.elapsed(),
-            height: block["height"].as_u64().unwrap_or_default(),
-        })
-    }
-
-    /// kill -9 of every validator, then starts them all again; waits until validator `via` sees
-    /// a notarized block proposed after the kill (its timestamp is later).
-    pub async fn restart_all(&mut self, via: usize, timeout: Duration) -> Result<Restart> {
-        let above = self.status(via).await?["finalizedHeight"]
-            .as_u64()
-            .context("status without finalizedHeight")?;
-        for i in 0..self.len() {
-            self.kill(i);
-        }
-        let killed = Instant::now();
-        let killed_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis() as u64;
-        self.spawn_all()?;
-        let block = self
-            .wait_notarized_block(via, above, timeout, |b| {
-                b["header"]["timestampMs"]
-                    .as_u64()
-                    .is_some_and(|t| t > killed_ms)
-            })
-            .await?;
-        Ok(Restart {
-            elapsed: killed.elapsed(),
-            height: block["height"].as_u64().unwrap_or_default(),
-        })
     }
 
     /// Submits `txs` to `rollup` through validator `i` in JSON-RPC batches; returns hashes.
@@ -553,9 +374,53 @@ impl FinalizedWalk {
     }
 }
 
+impl Network for Cluster {
+    fn processes(&self) -> &Processes {
+        &self.processes
+    }
+
+    fn processes_mut(&mut self) -> &mut Processes {
+        &mut self.processes
+    }
+
+    fn logs(&self) -> &Path {
+        self.dir.path()
+    }
+
+    async fn decided_height(&self, i: usize) -> Result<u64> {
+        self.notarized_height(i).await
+    }
+
+    async fn final_height(&self, i: usize) -> Result<u64> {
+        self.status(i).await?["finalizedHeight"]
+            .as_u64()
+            .context("status without finalizedHeight")
+    }
+
+    async fn block(&self, i: usize, height: u64) -> Result<Block> {
+        let block: Value = self
+            .client(i)
+            .request("ordo_getBlock", rpc_params![height])
+            .await?;
+        let header = &block["header"];
+        let leader = header["leader"].as_str().context("header without leader")?;
+        Ok(Block {
+            height: block["height"].as_u64().context("block without height")?,
+            proposer: self.validator_of(leader)?,
+            proposed_ms: header["timestampMs"]
+                .as_u64()
+                .context("header without timestampMs")?,
+        })
+    }
+
+    async fn newest_proposer(&self, i: usize) -> Result<usize> {
+        self.leader(i).await
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for i in 0..self.children.len() {
+        for i in 0..self.len() {
             self.kill(i);
         }
         if std::thread::panicking() {

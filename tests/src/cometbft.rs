@@ -2,9 +2,13 @@
 //! `cometbft` binary (`make cometbft-bin` builds it from the Go module proxy) running its
 //! built-in kvstore app, one process per validator on loopback ports, killed on drop.
 //! `cometbft testnet` generates the keys and genesis; the configs are then tuned to match an
-//! Ordo cluster (block pacing, proposal timeout, gossip intervals, mempool room).
+//! Ordo cluster (block pacing, proposal timeout, gossip intervals, mempool room). Starting,
+//! killing and the recovery measures are [`Network`]'s, as for an Ordo cluster.
 
-use crate::cluster::free_port_range;
+use crate::{
+    cluster::free_port_range,
+    network::{Block, Network, Processes},
+};
 use anyhow::{anyhow, bail, Context as _, Result};
 use base64::Engine as _;
 use jsonrpsee::{
@@ -16,8 +20,8 @@ use serde_json::Value;
 use std::{
     net::SocketAddr,
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
 /// `$COMETBFT_BIN`, else where `make cometbft-bin` puts it.
@@ -37,9 +41,10 @@ pub struct CometNet {
     /// `cometbft version`.
     pub version: String,
     node_ids: Vec<String>,
+    /// Each validator's address (hex), which blocks name their proposer by.
+    validator_addresses: Vec<String>,
     homes: Vec<PathBuf>,
-    children: Vec<Option<Child>>,
-    binary: PathBuf,
+    processes: Processes,
 }
 
 impl CometNet {
@@ -93,6 +98,10 @@ impl CometNet {
             }
             node_ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
         }
+        let validator_addresses = homes
+            .iter()
+            .map(|home| validator_address(&home.join("config/priv_validator_key.json")))
+            .collect::<Result<_>>()?;
         let base = free_port_range(validators as u16 * 2);
         let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
         let p2p: Vec<SocketAddr> = (0..validators as u16).map(|i| loopback(base + i)).collect();
@@ -105,35 +114,33 @@ impl CometNet {
             tune(&mut config, p2p[i], rpc[i], block_interval_ms)?;
             std::fs::write(&path, toml::to_string(&config)?)?;
         }
+        let processes = Processes::new(&binary, validators, |i| {
+            let args = vec!["start".into(), "--home".into(), homes[i].clone().into()];
+            (args, dir.path().join(format!("node{i}.log")))
+        });
         let net = Self {
             dir,
             rpc,
-            p2p: p2p.clone(),
+            p2p,
             version,
             node_ids,
+            validator_addresses,
             homes,
-            children: (0..validators).map(|_| None).collect(),
-            binary,
+            processes,
         };
-        net.route_peers_via(&p2p)?;
+        net.route_peers(|_, to| net.p2p[to])?;
         Ok(net)
     }
 
-    /// Makes every validator dial each peer `j` at `addresses[j]` (e.g. a relay in front of it).
-    pub fn route_peers_via(&self, addresses: &[SocketAddr]) -> Result<()> {
-        if addresses.len() != self.len() {
-            bail!(
-                "{} addresses for {} validators",
-                addresses.len(),
-                self.len()
-            );
-        }
+    /// Makes validator `from` dial each peer `to` at `dial(from, to)` (its `persistent_peers`;
+    /// e.g. through a relay, [`crate::relay::Links`]).
+    pub fn route_peers(&self, dial: impl Fn(usize, usize) -> SocketAddr) -> Result<()> {
         for (i, home) in self.homes.iter().enumerate() {
             let path = home.join("config/config.toml");
             let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(&path)?)?;
             let peers: Vec<String> = (0..self.len())
                 .filter(|j| *j != i)
-                .map(|j| format!("{}@{}", self.node_ids[j], addresses[j]))
+                .map(|j| format!("{}@{}", self.node_ids[j], dial(i, j)))
                 .collect();
             section(&mut config, "p2p")?.insert(
                 "persistent_peers".into(),
@@ -145,30 +152,11 @@ impl CometNet {
     }
 
     pub fn len(&self) -> usize {
-        self.children.len()
+        self.processes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.children.is_empty()
-    }
-
-    /// Starts every validator (logs in node<i>.log next to its home).
-    pub fn spawn_all(&mut self) -> Result<()> {
-        for i in 0..self.len() {
-            if self.children[i].is_some() {
-                continue;
-            }
-            let log = std::fs::File::create(self.dir.path().join(format!("node{i}.log")))?;
-            let child = Command::new(&self.binary)
-                .arg("start")
-                .arg("--home")
-                .arg(&self.homes[i])
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()?;
-            self.children[i] = Some(child);
-        }
-        Ok(())
+        self.processes.is_empty()
     }
 
     pub fn client(&self, i: usize) -> HttpClient {
@@ -189,22 +177,29 @@ impl CometNet {
             .context("status without latest_block_height")
     }
 
-    /// Waits until every validator has committed `height`.
-    pub async fn wait_height(&self, height: u64, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        for i in 0..self.len() {
-            let client = self.client(i);
-            while Self::height(&client).await.unwrap_or(0) < height {
-                if Instant::now() > deadline {
-                    bail!(
-                        "cometbft validator {i} did not commit height {height} within {timeout:?}; logs in {}",
-                        self.dir.path().display()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    /// The header of committed block `height`.
+    pub async fn header(client: &HttpClient, height: u64) -> Result<Value> {
+        // CometBFT's JSON encodes 64-bit integers as strings and expects them so. (Without the
+        // height, which its documentation says is optional, the handler panics.)
+        let block: Value = client
+            .request("block", rpc_params![height.to_string()])
+            .await?;
+        let header = &block["block"]["header"];
+        if !header.is_object() {
+            bail!("block without header: {block}");
         }
-        Ok(())
+        Ok(header.clone())
+    }
+
+    /// Which validator proposed a block (given its header).
+    fn proposer(&self, header: &Value) -> Result<usize> {
+        let address = header["proposer_address"]
+            .as_str()
+            .context("block header without proposer_address")?;
+        self.validator_addresses
+            .iter()
+            .position(|a| a.eq_ignore_ascii_case(address))
+            .with_context(|| format!("unknown proposer {address}"))
     }
 
     /// The transactions of committed block `height`, base64 as CometBFT writes them.
@@ -272,12 +267,54 @@ impl CometNet {
     }
 }
 
+/// Committed is final in CometBFT: a block is decided and final at once. A block's time is the
+/// median of the precommit times of the height before it, so the first height decided after a
+/// full restart still carries a time from before the kill when its predecessor was committed
+/// before it: the restart measure then waits for the height after.
+impl Network for CometNet {
+    fn processes(&self) -> &Processes {
+        &self.processes
+    }
+
+    fn processes_mut(&mut self) -> &mut Processes {
+        &mut self.processes
+    }
+
+    fn logs(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    async fn decided_height(&self, i: usize) -> Result<u64> {
+        Self::height(&self.client(i)).await
+    }
+
+    async fn final_height(&self, i: usize) -> Result<u64> {
+        Self::height(&self.client(i)).await
+    }
+
+    async fn block(&self, i: usize, height: u64) -> Result<Block> {
+        let header = Self::header(&self.client(i), height).await?;
+        Ok(Block {
+            height: header["height"]
+                .as_str()
+                .and_then(|h| h.parse().ok())
+                .context("block header without height")?,
+            proposer: self.proposer(&header)?,
+            proposed_ms: rfc3339_unix_ms(header["time"].as_str().unwrap_or_default())?,
+        })
+    }
+
+    async fn newest_proposer(&self, i: usize) -> Result<usize> {
+        let client = self.client(i);
+        let newest = Self::height(&client).await?;
+        self.proposer(&Self::header(&client, newest).await?)
+    }
+}
+
 impl Drop for CometNet {
     fn drop(&mut self) {
-        for child in self.children.iter_mut().filter_map(Option::take) {
-            let mut child = child;
-            let _ = child.kill();
-            let _ = child.wait();
+        for i in 0..self.len() {
+            self.kill(i);
         }
         if std::thread::panicking() {
             let path = self.dir.path().to_path_buf();
@@ -285,6 +322,51 @@ impl Drop for CometNet {
             let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();
         }
     }
+}
+
+/// The `address` that `cometbft testnet` wrote into a validator's key file (only that field is
+/// read): the name its blocks give their proposer.
+fn validator_address(key_file: &std::path::Path) -> Result<String> {
+    let key: Value = serde_json::from_str(&std::fs::read_to_string(key_file)?)
+        .with_context(|| format!("{} is not JSON", key_file.display()))?;
+    key["address"]
+        .as_str()
+        .map(str::to_string)
+        .with_context(|| format!("{} without address", key_file.display()))
+}
+
+/// Milliseconds since the Unix epoch of a UTC RFC 3339 time as CometBFT writes block times
+/// (`2026-12-01T10:00:00.123456789Z`, the fraction of any length or absent).
+fn rfc3339_unix_ms(time: &str) -> Result<u64> {
+    let malformed = || anyhow!("not a UTC RFC 3339 time: {time}");
+    let rest = time.strip_suffix('Z').ok_or_else(malformed)?;
+    let (date, clock) = rest.split_once('T').ok_or_else(malformed)?;
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    let numbers = |s: &str, separator: char| -> Result<Vec<i64>> {
+        let parts: Vec<i64> = s
+            .split(separator)
+            .map(|p| p.parse().map_err(|_| malformed()))
+            .collect::<Result<_>>()?;
+        if parts.len() != 3 {
+            return Err(malformed());
+        }
+        Ok(parts)
+    };
+    let (ymd, hms) = (numbers(date, '-')?, numbers(clock, ':')?);
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(malformed());
+    }
+    let millis: i64 = format!("{fraction:0<3}")[..3].parse()?;
+    // Days from 1970-01-01 to the date in the proleptic Gregorian calendar, counted in 400-year
+    // eras of 146,097 days that start on March 1st (so the leap day ends a year).
+    let (y, m, d) = (ymd[0] - i64::from(ymd[1] <= 2), ymd[1], ymd[2]);
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let seconds = days * 86_400 + hms[0] * 3_600 + hms[1] * 60 + hms[2];
+    u64::try_from(seconds * 1_000 + millis).map_err(|_| malformed())
 }
 
 fn section<'a>(config: &'a mut toml::Table, name: &str) -> Result<&'a mut toml::Table> {
@@ -332,4 +414,33 @@ fn tune(
     c.insert("create_empty_blocks_interval".into(), ms(0));
     c.insert("peer_gossip_sleep_duration".into(), ms(10));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_unix_ms;
+
+    #[test]
+    fn block_times_read_as_unix_milliseconds() {
+        assert_eq!(rfc3339_unix_ms("1970-01-01T00:00:00Z").unwrap(), 0);
+        assert_eq!(rfc3339_unix_ms("1970-01-01T00:00:01.5Z").unwrap(), 1_500);
+        // `date -u -d 2000-02-29T23:59:59 +%s` = 951868799: the leap day of a century's leap year.
+        assert_eq!(
+            rfc3339_unix_ms("2000-02-29T23:59:59.999999999Z").unwrap(),
+            951_868_799_999
+        );
+        // `date -u -d 2026-12-01T10:00:00 +%s` = 1796119200.
+        assert_eq!(
+            rfc3339_unix_ms("2026-12-01T10:00:00.123456789Z").unwrap(),
+            1_796_119_200_123
+        );
+        for malformed in [
+            "2026-12-01 10:00:00Z",
+            "2026-12-01T10:00:00+01:00",
+            "x",
+            "2026:12:01T10:00:00Z",
+        ] {
+            assert!(rfc3339_unix_ms(malformed).is_err(), "{malformed}");
+        }
+    }
 }

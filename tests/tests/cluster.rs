@@ -3,6 +3,7 @@
 
 use ordo_tests::{
     cluster::{Cluster, FinalizedWalk},
+    network::Network as _,
     txgen,
 };
 use serde_json::Value;

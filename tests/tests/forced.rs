@@ -14,6 +14,7 @@ use jsonrpsee::{core::client::ClientT, rpc_params};
 use ordo_tests::{
     cluster::Cluster,
     l1::{Anvil, Inbox, Proxy, Queued},
+    network::Network as _,
     txgen,
 };
 use serde_json::Value;

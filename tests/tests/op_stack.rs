@@ -12,6 +12,7 @@
 use ordo_tests::{
     cluster::{free_port_range, Cluster},
     l1::{Anvil, Inbox},
+    network::Network as _,
     op::{rpc, write_genesis, Replica, RollupInputs},
     txgen,
 };

@@ -5,13 +5,17 @@
 //!    rollups from concurrent clients (ordered = finalized tx/s); then half that rate: submit ->
 //!    notarized (preconfirmation) and submit -> finalized seen by a WebSocket subscriber, next to
 //!    each validator's own accepted -> notarized figure; kill -9 of the leader -> a block of
-//!    another leader notarized; kill -9 of all, restart -> the first block proposed after the
-//!    kill notarized.
+//!    another leader notarized (the killed validator restarted and caught up before the next
+//!    run); kill -9 of all, restart -> the first block proposed after the kill notarized; each
+//!    recovery `--recovery-runs` times (default 5, 3 with `--quick`), reported as every run,
+//!    p50 and max.
 //! 2. The same offered rate on a fresh cluster whose validators reach each other through relays
-//!    holding each direction for `--delay-ms` (clients are not delayed).
+//!    holding each direction for `--delay-ms`, one per ordered pair (clients are not delayed).
 //! 3. CometBFT with its kvstore app: the same transaction size, clients and submission method
 //!    (`broadcast_tx_sync` in batches), committed transactions read from its blocks; saturation,
-//!    half of its own saturation, and that rate with the same delay.
+//!    half of its own saturation, the same recoveries (kill -9 of the proposer of the newest
+//!    block -> a block of another proposer committed; kill -9 of all, restart -> the first block
+//!    with a time after the kill committed), and the half rate with the same delay.
 //!
 //! Prints one JSON line and a short table with the Ordo/CometBFT ratios (the machine's noise
 //! hits both). A part that cannot run is printed as skipped with its reason, never as a figure.
@@ -22,7 +26,13 @@ use jsonrpsee::{
     core::client::SubscriptionClientT, http_client::HttpClient, rpc_params,
     ws_client::WsClientBuilder,
 };
-use ordo_tests::{cluster::Cluster, cometbft::CometNet, delay, delay::DelayRelay, txgen};
+use ordo_tests::{
+    cluster::Cluster,
+    cometbft::CometNet,
+    network::Network,
+    relay::{self, Links},
+    txgen,
+};
 use serde_json::{json, Value};
 use std::{
     collections::HashMap,
@@ -44,6 +54,8 @@ struct Options {
     clients: usize,
     block_interval_ms: u64,
     delay: Duration,
+    /// How often each recovery (leader failover, full restart) is measured.
+    recovery_runs: usize,
     /// Why the runs with the delay are not made, if they are not.
     skip_delay: Option<String>,
     ordo: bool,
@@ -59,6 +71,7 @@ impl Options {
             "--clients",
             "--block-interval-ms",
             "--delay-ms",
+            "--recovery-runs",
         ];
         let flags = ["--quick", "--no-ordo", "--no-cometbft", "--no-delay"];
         let mut i = 0;
@@ -94,6 +107,7 @@ impl Options {
             clients: value("--clients", 32)? as usize,
             block_interval_ms: value("--block-interval-ms", 20)?,
             delay: Duration::from_millis(value("--delay-ms", 50)?),
+            recovery_runs: value("--recovery-runs", if quick { 3 } else { 5 })? as usize,
             skip_delay: flag("--no-delay").then(|| "--no-delay".to_string()),
             ordo: !flag("--no-ordo"),
             cometbft: !flag("--no-cometbft"),
@@ -429,26 +443,26 @@ fn observe_comet(client: HttpClient, timeline: SharedTimeline) -> tokio::task::J
     })
 }
 
-/// One relay per validator in front of its p2p listener, delaying each direction by `delay`.
-async fn relays(p2p: &[std::net::SocketAddr], delay: Duration) -> Result<Vec<DelayRelay>> {
-    let mut relays = Vec::new();
-    for addr in p2p {
-        relays.push(DelayRelay::start(*addr, delay).await?);
+/// Evidence that validator traffic went through the relays: connections and bytes of each pair
+/// of validators (through either of its two relays: which one dials the other is up to the
+/// nodes and their start order). An error if a pair exchanged nothing through them.
+fn relay_report(links: &Links, validators: usize) -> Result<Value> {
+    let mut traffic = Vec::new();
+    let mut silent = Vec::new();
+    for a in 0..validators {
+        for b in a + 1..validators {
+            let relays = [links.relay(a, b), links.relay(b, a)];
+            let bytes: u64 = relays.iter().map(|r| r.bytes()).sum();
+            let connections: u64 = relays.iter().map(|r| r.connections()).sum();
+            traffic
+                .push(json!({ "validators": [a, b], "connections": connections, "bytes": bytes }));
+            if bytes == 0 {
+                silent.push((a, b));
+            }
+        }
     }
-    Ok(relays)
-}
-
-/// Evidence that validator traffic went through the relays: connections and bytes per relay.
-fn relay_report(relays: &[DelayRelay]) -> Result<Value> {
-    let traffic: Vec<Value> = relays
-        .iter()
-        .map(|r| json!({ "connections": r.connections(), "bytes": r.bytes() }))
-        .collect();
-    if relays
-        .iter()
-        .any(|r| r.connections() == 0 || r.bytes() == 0)
-    {
-        bail!("a validator's peers never reached it through its delay relay: {traffic:?}");
+    if !silent.is_empty() {
+        bail!("validators {silent:?} never reached each other through their delay relays: {traffic:?}");
     }
     Ok(json!(traffic))
 }
@@ -477,8 +491,8 @@ async fn ordo(opts: &Options) -> Result<Value> {
     half_load["node_preconfirmation"] = json!(node_side);
     observer.abort();
 
-    let failover = failover(&mut cluster).await.unwrap_or_else(error);
-    let restart = full_restart(&mut cluster).await.unwrap_or_else(error);
+    let failover = recovery(opts.recovery_runs, &mut cluster, leader_failover).await;
+    let restart = recovery(opts.recovery_runs, &mut cluster, full_restart).await;
     drop(cluster);
 
     let delayed = if let Some(reason) = &opts.skip_delay {
@@ -509,16 +523,57 @@ fn error(e: anyhow::Error) -> Value {
     json!({ "error": format!("{e:#}") })
 }
 
-/// kill -9 of the leader -> a block of another leader notarized; then restarts it and lets it
-/// catch up.
-async fn failover(cluster: &mut Cluster) -> Result<Value> {
-    let failover = cluster.kill_leader(0, Duration::from_secs(30)).await?;
-    cluster.spawn(failover.leader)?;
-    let caught_up = cluster.status(failover.observer).await?["finalizedHeight"]
-        .as_u64()
-        .unwrap_or(0)
-        + 2;
-    cluster
+/// Runs a recovery measure `runs` times in a row on one network: every run's figures (`ms` among
+/// them) in `runs`, their `ms` in `runs_ms`, and the p50 (`ms`) and the maximum (`max_ms`). A
+/// failed run ends the measure: then `error` says why, next to the runs before it, and there is
+/// no p50 (the failure is the figure).
+async fn recovery<N: Network>(
+    runs: usize,
+    network: &mut N,
+    mut run: impl AsyncFnMut(&mut N) -> Result<Value>,
+) -> Value {
+    if runs == 0 {
+        return json!({ "skipped": "--recovery-runs 0" });
+    }
+    let mut done = Vec::with_capacity(runs);
+    let mut failure = None;
+    for _ in 0..runs {
+        match run(network).await {
+            Ok(figures) => done.push(figures),
+            Err(e) => {
+                failure = Some(format!("run {} of {runs}: {e:#}", done.len() + 1));
+                break;
+            }
+        }
+    }
+    let mut times: Vec<Duration> = done
+        .iter()
+        .filter_map(|r| r["ms"].as_f64())
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect();
+    let runs_ms: Vec<f64> = times.iter().map(|t| t.as_secs_f64() * 1000.0).collect();
+    let mut report = json!({ "runs": done, "runs_ms": runs_ms });
+    match failure {
+        Some(message) => report["error"] = json!(message),
+        None => {
+            report["ms"] = json!(percentile_ms(&mut times, 0.5));
+            report["max_ms"] = json!(percentile_ms(&mut times, 1.0));
+        }
+    }
+    report
+}
+
+/// kill -9 of the leader (CometBFT: the proposer of the newest block) -> a block of another
+/// validator decided; then restarts it and lets it catch up, so that the next run starts from a
+/// whole network.
+async fn leader_failover<N: Network>(network: &mut N) -> Result<Value> {
+    let failover = network.kill_leader(0, Duration::from_secs(30)).await?;
+    network.spawn(failover.leader)?;
+    network
+        .wait_caught_up(failover.leader, Duration::from_secs(60))
+        .await?;
+    let caught_up = network.final_height(failover.observer).await? + 2;
+    network
         .wait_finalized(caught_up, Duration::from_secs(60))
         .await?;
     Ok(json!({
@@ -529,9 +584,14 @@ async fn failover(cluster: &mut Cluster) -> Result<Value> {
     }))
 }
 
-/// kill -9 of every validator, restart -> the first block proposed after the kill notarized.
-async fn full_restart(cluster: &mut Cluster) -> Result<Value> {
-    let restart = cluster.restart_all(0, Duration::from_secs(60)).await?;
+/// kill -9 of every validator, restart -> the first block proposed after the kill decided;
+/// then waits until every validator holds it final, so that the next run starts from a whole
+/// network.
+async fn full_restart<N: Network>(network: &mut N) -> Result<Value> {
+    let restart = network.restart_all(0, Duration::from_secs(60)).await?;
+    network
+        .wait_finalized(restart.height, Duration::from_secs(60))
+        .await?;
     Ok(json!({
         "ms": restart.elapsed.as_secs_f64() * 1000.0,
         "height": restart.height,
@@ -546,8 +606,8 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
         &[],
         Box::new(|_, _| {}),
     )?;
-    let relays = relays(&cluster.p2p, opts.delay).await?;
-    cluster.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
+    let links = Links::new(&cluster.p2p, opts.delay).await?;
+    cluster.route_peers(|from, to| links.address(from, to))?;
     cluster.spawn_all()?;
     cluster.wait_finalized(2, Duration::from_secs(60)).await?;
     let timeline: SharedTimeline = Default::default();
@@ -565,15 +625,16 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
     )
     .await?;
     observer.abort();
-    report["relays"] = relay_report(&relays)?;
+    report["relays"] = relay_report(&links, opts.validators)?;
     Ok(report)
 }
 
-/// CometBFT: saturation, half of its saturation, and that rate with the delay.
+/// CometBFT: saturation, half of its saturation, leader failover, full restart; then the half
+/// rate with the delay.
 async fn cometbft(opts: &Options) -> Result<Value> {
     let phase = Duration::from_secs(opts.seconds);
     let mut net = CometNet::start(opts.validators, opts.block_interval_ms)?;
-    if let Err(e) = net.wait_height(2, Duration::from_secs(60)).await {
+    if let Err(e) = net.wait_finalized(2, Duration::from_secs(60)).await {
         return Err(e.context(format!("logs kept in {}", net.keep_logs().display())));
     }
     let timeline: SharedTimeline = Default::default();
@@ -596,6 +657,16 @@ async fn cometbft(opts: &Options) -> Result<Value> {
         Ok(figures) => figures,
         Err(e) => return Err(e.context(format!("logs kept in {}", net.keep_logs().display()))),
     };
+    let mut failover = recovery(opts.recovery_runs, &mut net, leader_failover).await;
+    let mut restart = recovery(opts.recovery_runs, &mut net, full_restart).await;
+    if failover["error"].is_string() || restart["error"].is_string() {
+        let logs = json!(net.keep_logs());
+        for measure in [&mut failover, &mut restart] {
+            if measure["error"].is_string() {
+                measure["logs_kept_in"] = logs.clone();
+            }
+        }
+    }
     let version = net.version.clone();
     drop(net);
     let delayed = if let Some(reason) = &opts.skip_delay {
@@ -608,15 +679,17 @@ async fn cometbft(opts: &Options) -> Result<Value> {
         "saturation": saturation,
         "half_load": half_load,
         "delayed": delayed,
+        "leader_failover": failover,
+        "full_restart": restart,
     }))
 }
 
 async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
     let mut net = CometNet::create(opts.validators, opts.block_interval_ms)?;
-    let relays = relays(&net.p2p, opts.delay).await?;
-    net.route_peers_via(&relays.iter().map(|r| r.listen).collect::<Vec<_>>())?;
+    let links = Links::new(&net.p2p, opts.delay).await?;
+    net.route_peers(|from, to| links.address(from, to))?;
     net.spawn_all()?;
-    net.wait_height(2, Duration::from_secs(60)).await?;
+    net.wait_finalized(2, Duration::from_secs(60)).await?;
     let timeline: SharedTimeline = Default::default();
     let observer = observe_comet(net.client(0), timeline.clone());
     let target: Arc<dyn Target> = Arc::new(CometTarget {
@@ -633,13 +706,13 @@ async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
     .await;
     observer.abort();
     let mut report = report?;
-    report["relays"] = relay_report(&relays)?;
+    report["relays"] = relay_report(&links, opts.validators)?;
     Ok(report)
 }
 
 /// Round trips through a relay in front of an echo server take twice the relay's delay.
 async fn check_delay(delay: Duration) -> Result<Value> {
-    let mut rtts = delay::echo_round_trips(delay, 10).await?;
+    let mut rtts = relay::echo_round_trips(delay, 10).await?;
     let p50 = percentile_ms(&mut rtts, 0.5);
     let expected = 2.0 * delay.as_secs_f64() * 1000.0;
     // Timers round up to the millisecond, and a busy machine adds some on top.
@@ -666,7 +739,7 @@ fn ratio(a: &Value, b: &Value) -> Value {
 fn ratios(ordo: &Value, comet: &Value) -> Value {
     let pick = |v: &Value, path: &[&str]| path.iter().fold(v.clone(), |v, k| v[*k].clone());
     let mut out = serde_json::Map::new();
-    let pairs: [(&str, &[&str], &[&str]); 7] = [
+    let pairs: [(&str, &[&str], &[&str]); 11] = [
         (
             "tx_per_s",
             &["saturation", "tx_per_s"],
@@ -702,6 +775,26 @@ fn ratios(ordo: &Value, comet: &Value) -> Value {
             &["delayed", "notarized_p50_ms"],
             &["delayed", "finalized_p50_ms"],
         ),
+        (
+            "leader_failover_p50",
+            &["leader_failover", "ms"],
+            &["leader_failover", "ms"],
+        ),
+        (
+            "leader_failover_max",
+            &["leader_failover", "max_ms"],
+            &["leader_failover", "max_ms"],
+        ),
+        (
+            "full_restart_p50",
+            &["full_restart", "ms"],
+            &["full_restart", "ms"],
+        ),
+        (
+            "full_restart_max",
+            &["full_restart", "max_ms"],
+            &["full_restart", "max_ms"],
+        ),
     ];
     for (name, a, b) in pairs {
         out.insert(name.into(), ratio(&pick(ordo, a), &pick(comet, b)));
@@ -711,15 +804,37 @@ fn ratios(ordo: &Value, comet: &Value) -> Value {
 
 /// "p50 / p99" of a latency report's `kind` (notarized or finalized), or why there is none.
 fn cell(report: &Value, kind: &str) -> String {
+    two_figures(report, &format!("{kind}_p50_ms"), &format!("{kind}_p99_ms"))
+}
+
+/// "a / b" of a report's figures `a` and `b` (ms), or why there are none.
+fn two_figures(report: &Value, a: &str, b: &str) -> String {
     if let Some(reason) = report["skipped"].as_str().or(report["error"].as_str()) {
         return format!("- ({})", reason.chars().take(40).collect::<String>());
     }
-    match (
-        report[format!("{kind}_p50_ms")].as_f64(),
-        report[format!("{kind}_p99_ms")].as_f64(),
-    ) {
+    match (report[a].as_f64(), report[b].as_f64()) {
         (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
         _ => "-".into(),
+    }
+}
+
+/// A recovery measure's runs, "1234, 1180, 990 ms", or why there are none (or no more). Given a
+/// part (`ordo`, `cometbft`) that did not run at all, why not.
+fn runs(report: &Value) -> String {
+    if let Some(reason) = report["skipped"].as_str() {
+        return format!("skipped: {reason}");
+    }
+    let times: Vec<String> = report["runs_ms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_f64)
+        .map(|ms| format!("{ms:.0} ms"))
+        .collect();
+    match report["error"].as_str() {
+        Some(e) if times.is_empty() => format!("failed: {e}"),
+        Some(e) => format!("{}, then failed: {e}", times.join(", ")),
+        None => times.join(", "),
     }
 }
 
@@ -788,18 +903,34 @@ fn print_table(report: &Value) {
         cell(&c["delayed"], "finalized"),
         number(&r["delayed_finalized_p50"], 2),
     );
-    row(
-        "leader kill -9 -> next leader's block ms",
-        number(&o["leader_failover"]["ms"], 0),
-        String::new(),
-        String::new(),
-    );
-    row(
-        "kill -9 all, restart -> new block ms",
-        number(&o["full_restart"]["ms"], 0),
-        String::new(),
-        String::new(),
-    );
+    for (what, key) in [
+        ("leader kill -9 -> other's block p50/max", "leader_failover"),
+        ("kill -9 all, restart -> block p50/max", "full_restart"),
+    ] {
+        row(
+            what,
+            two_figures(&o[key], "ms", "max_ms"),
+            two_figures(&c[key], "ms", "max_ms"),
+            format!(
+                "{} / {}",
+                number(&r[format!("{key}_p50")], 2),
+                number(&r[format!("{key}_max")], 2)
+            ),
+        );
+    }
+    for (what, key) in [
+        ("leader failover", "leader_failover"),
+        ("full restart", "full_restart"),
+    ] {
+        for (name, part) in [("Ordo", o), ("CometBFT", c)] {
+            let line = match &part[key] {
+                // The whole part did not run (its reason is printed in full below).
+                Value::Null => runs(part).chars().take(80).collect(),
+                measure => runs(measure),
+            };
+            println!("{what} runs, {name}: {line}");
+        }
+    }
     for (i, l) in o["half_load"]["node_preconfirmation"]
         .as_array()
         .into_iter()
