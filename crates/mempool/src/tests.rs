@@ -153,9 +153,10 @@ fn selection_honours_per_block_tx_caps_and_exclusions() {
     assert_eq!(batch_of(&batches, 2).txs.len(), 10);
 
     // Transactions already in a pending ancestor are skipped, the next ones take their place.
-    let in_ancestor: std::collections::HashSet<TxHash> = [tx_hash(&tx("capped", 0)), tx_hash(&tx("capped", 2))]
-        .into_iter()
-        .collect();
+    let in_ancestor: std::collections::HashSet<TxHash> =
+        [tx_hash(&tx("capped", 0)), tx_hash(&tx("capped", 2))]
+            .into_iter()
+            .collect();
     let batches = pool.select(&|h| in_ancestor.contains(h));
     assert_eq!(
         batch_of(&batches, 1).txs,
