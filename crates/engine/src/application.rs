@@ -478,6 +478,10 @@ where
             return false;
         };
         let (block, parent) = (block.inner_shared(), parent.inner_shared());
+        let started = runtime.current();
+        let behind_ms = started
+            .epoch_millis()
+            .saturating_sub(block.header.timestamp_ms);
         if let Err(reason) = self.check_block(&block, &parent, &context) {
             warn!(height = block.height(), %reason, "rejecting block");
             return false;
@@ -503,6 +507,17 @@ where
                 .sleep_until(SystemTime::UNIX_EPOCH + Duration::from_millis(due))
                 .await;
         }
+        debug!(
+            height = block.height(),
+            txs = block.tx_count(),
+            behind_ms,
+            took_us = runtime
+                .current()
+                .duration_since(started)
+                .unwrap_or_default()
+                .as_micros() as u64,
+            "verified"
+        );
         self.shared.remember(block);
         true
     }

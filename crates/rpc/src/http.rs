@@ -5,7 +5,7 @@
 //! the protocol (parsing, batches, WebSocket framing, subscriptions) and the limits (body size,
 //! concurrent connections).
 
-use crate::{methods::RollupPath, page, proxy};
+use crate::{batch::ConcurrentBatchLayer, methods::RollupPath, page, proxy};
 use axum::{
     body::Body,
     extract::{Path, Request, State},
@@ -22,7 +22,10 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
-use tower::{layer::util::Identity, Service};
+use tower::{
+    layer::util::{Identity, Stack},
+    Service,
+};
 
 /// Encodes the node's metrics in Prometheus text format.
 pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
@@ -43,7 +46,7 @@ pub(crate) struct App {
 /// Builds one jsonrpsee service per request; the builder shares the connection guard.
 #[derive(Clone)]
 pub(crate) struct Rpc {
-    pub builder: TowerServiceBuilder<Identity, Identity>,
+    pub builder: TowerServiceBuilder<Stack<ConcurrentBatchLayer, Identity>, Identity>,
     pub methods: Methods,
     pub stop: StopHandle,
 }

@@ -13,6 +13,7 @@
 //! verify with `ordo_light` instead of trusting the node. See the crate README for the method
 //! table and error codes.
 
+mod batch;
 mod error;
 mod http;
 mod methods;
@@ -30,7 +31,9 @@ pub use methods::MAX_BATCHES_PER_CALL;
 pub use ordo_rpc_params::MAX_RECEIPT_FILTER;
 
 use anyhow::{ensure, Context as _};
-use jsonrpsee::server::{BatchRequestConfig, PingConfig, Server, ServerConfig};
+use jsonrpsee::server::{
+    middleware::rpc::RpcServiceBuilder, BatchRequestConfig, PingConfig, Server, ServerConfig,
+};
 use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinHandle};
 
@@ -86,9 +89,10 @@ pub async fn serve(
         .with_context(|| format!("rpc: cannot listen on {}", cfg.listen))?;
     let bound = listener.local_addr()?;
 
+    let max_response_bytes = MAX_RESPONSE_BYTES.max(cfg.max_request_bytes);
     let server_cfg = ServerConfig::builder()
         .max_request_body_size(cfg.max_request_bytes)
-        .max_response_body_size(MAX_RESPONSE_BYTES.max(cfg.max_request_bytes))
+        .max_response_body_size(max_response_bytes)
         .max_connections(cfg.max_connections)
         // Batches are bounded by the body and response limits; a count limit would answer with
         // jsonrpsee's -32010, which Ordo uses for "not found".
@@ -98,6 +102,9 @@ pub async fn serve(
         .build();
     let builder = Server::builder()
         .set_config(server_cfg)
+        .set_rpc_middleware(
+            RpcServiceBuilder::new().layer(batch::ConcurrentBatchLayer { max_response_bytes }),
+        )
         .to_service_builder();
     let (stop, server_handle) = jsonrpsee::server::stop_channel();
     let app = http::App {

@@ -311,6 +311,53 @@ async fn submission_and_its_errors() {
     assert_eq!(rpc_error(missing).0, -32601);
 }
 
+/// A JSON-RPC batch of submissions: answers in request order (errors in place), and the
+/// transactions enter their lane in the order sent, as a sender's nonces must.
+#[tokio::test]
+async fn batched_submissions_keep_their_order() {
+    let node = Node::start().await;
+    let client = node.http("/");
+    let txs: Vec<Vec<u8>> = (0..120u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    let mut batch = jsonrpsee::core::params::BatchRequestBuilder::new();
+    for (n, tx) in txs.iter().enumerate() {
+        // The 50th repeats the 10th: a duplicate, answered in its place.
+        let tx = if n == 50 { &txs[10] } else { tx };
+        batch
+            .insert("ordo_sendTransaction", rpc_params![ROLLUP_A, hex0x(tx)])
+            .unwrap();
+    }
+    let answers = client.batch_request::<String>(batch).await.unwrap();
+    let answers: Vec<_> = answers.into_iter().collect();
+    assert_eq!(answers.len(), txs.len());
+    for (n, answer) in answers.iter().enumerate() {
+        if n == 50 {
+            assert_eq!(answer.as_ref().unwrap_err().code(), ordo_rpc::DUPLICATE);
+        } else {
+            assert_eq!(
+                answer.as_ref().unwrap(),
+                &hex0x(tx_hash(&txs[n])),
+                "answer {n}"
+            );
+        }
+    }
+    let selected = node.handle.mempool.select(&|_| false);
+    let lane: Vec<Vec<u8>> = selected
+        .iter()
+        .find(|b| b.rollup == ROLLUP_A)
+        .unwrap()
+        .txs
+        .iter()
+        .map(|t| t.to_vec())
+        .collect();
+    let expected: Vec<Vec<u8>> = txs
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n != 50)
+        .map(|(_, t)| t.clone())
+        .collect();
+    assert_eq!(lane, expected, "lane order is the batch's order");
+}
+
 #[tokio::test]
 async fn rollup_path_serves_eth_send_raw_transaction() {
     let node = Node::start().await;
