@@ -109,7 +109,7 @@ fn synced() -> WriteOptions {
 /// The writer thread: takes everything queued while the previous fsync ran and commits it as one
 /// synced batch, so a burst of submissions costs a few fsyncs instead of one each.
 pub(crate) fn run_writer(db: DB, state: Arc<Mutex<State>>, commands: mpsc::Receiver<Command>) {
-    let options = synced();
+    let (synced, unsynced) = (synced(), WriteOptions::default());
     while let Ok(first) = commands.recv() {
         let mut group = vec![first];
         let mut group_bytes = 0;
@@ -127,9 +127,14 @@ pub(crate) fn run_writer(db: DB, state: Arc<Mutex<State>>, commands: mpsc::Recei
 
         let mut batch = WriteBatch::default();
         let mut shutdown = false;
+        // Only acknowledgements wait for a sync: a lost deletion is redone on reopen.
+        let mut acknowledges = false;
         for command in &group {
             match command {
-                Command::Persist { seq, record, .. } => batch.put(seq.to_be_bytes(), record),
+                Command::Persist { seq, record, .. } => {
+                    acknowledges = true;
+                    batch.put(seq.to_be_bytes(), record)
+                }
                 Command::Forget { seqs } => {
                     for seq in seqs {
                         batch.delete(seq.to_be_bytes());
@@ -141,7 +146,8 @@ pub(crate) fn run_writer(db: DB, state: Arc<Mutex<State>>, commands: mpsc::Recei
         let result = if batch.is_empty() {
             Ok(())
         } else {
-            db.write_opt(batch, &options).map_err(|e| {
+            let options = if acknowledges { &synced } else { &unsynced };
+            db.write_opt(batch, options).map_err(|e| {
                 tracing::error!(error = %e, path = %db.path().display(), "mempool journal write failed");
                 e.to_string()
             })
