@@ -3,7 +3,8 @@
 //!
 //! Locally accepted transactions are sent to every peer in small batches as they arrive; local
 //! transactions still pending after [`REANNOUNCE_INTERVAL`] are sent again (a peer, or the
-//! leader, may have been down, or this node just restarted). What peers send is admitted with the
+//! leader, may have been down, or this node just restarted), then at doubling intervals while
+//! they wait (`Mempool::take_unannounced`). What peers send is admitted with the
 //! same checks as a client's submission; a peer that sends an undecodable message is blocked.
 //! The message codec is `ordo_types::relay` (so `fuzz/` can reach it without the engine).
 

@@ -74,6 +74,9 @@ pub(crate) enum LoadError {
 pub(crate) fn open(path: &Path) -> Result<DB, rocksdb::Error> {
     let mut options = Options::default();
     options.create_if_missing(true);
+    // Bounds the log a reopen replays (every acceptance and deletion since the last flush):
+    // with one column family the memtable size is what bounds it.
+    options.set_write_buffer_size(8 << 20);
     DB::open(&options, path)
 }
 

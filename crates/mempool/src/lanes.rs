@@ -23,7 +23,15 @@ pub(crate) struct Pending {
     pub local: bool,
     /// Unix ms this node last announced it to its peers (0: never).
     pub announced_ms: u64,
+    /// How often it was announced (acceptance counts): each announcement doubles the wait for
+    /// the next one, up to [`MAX_ANNOUNCE_DOUBLINGS`].
+    pub announcements: u32,
 }
+
+/// A transaction waiting in a backlog is announced again after 1, 2, 4, 8, 8, ... intervals:
+/// peers that missed it get it again, without a backlog being re-sent to every peer at every
+/// interval (under saturation that was most of what the validators hashed).
+pub(crate) const MAX_ANNOUNCE_DOUBLINGS: u32 = 3;
 
 /// One rollup's pending transactions, keyed by arrival sequence number (so in arrival order).
 pub(crate) struct Lane {
@@ -127,25 +135,37 @@ impl State {
         expired
     }
 
-    /// Up to `limit` local transactions, oldest first, last announced at or before `cutoff_ms`;
-    /// marks them announced at `now_ms`.
+    /// Up to `limit` local transactions, oldest first, whose next announcement is due at
+    /// `now_ms` (never announced, or `interval_ms` doubled per earlier announcement since the
+    /// last); marks them announced at `now_ms`.
     pub fn take_unannounced(
         &mut self,
-        cutoff_ms: u64,
+        interval_ms: u64,
         now_ms: u64,
         limit: usize,
     ) -> Vec<(RollupId, Bytes)> {
+        let due_at = |tx: &Pending| {
+            let doublings = tx
+                .announcements
+                .saturating_sub(1)
+                .min(MAX_ANNOUNCE_DOUBLINGS);
+            tx.announced_ms
+                .saturating_add(interval_ms.saturating_mul(1 << doublings))
+        };
         let mut due: Vec<(u64, RollupId, &mut Pending)> = self
             .lanes
             .iter_mut()
             .flat_map(|(id, lane)| lane.txs.iter_mut().map(move |(seq, tx)| (*seq, *id, tx)))
-            .filter(|(_, _, tx)| tx.local && tx.durable && tx.announced_ms <= cutoff_ms)
+            .filter(|(_, _, tx)| {
+                tx.local && tx.durable && (tx.announcements == 0 || due_at(tx) <= now_ms)
+            })
             .collect();
         due.sort_unstable_by_key(|(seq, _, _)| *seq);
         due.into_iter()
             .take(limit)
             .map(|(_, rollup, tx)| {
                 tx.announced_ms = now_ms;
+                tx.announcements = tx.announcements.saturating_add(1);
                 (rollup, tx.raw.clone())
             })
             .collect()

@@ -203,6 +203,7 @@ impl Mempool {
                 durable: true,
                 local: true,
                 announced_ms: 0,
+                announcements: 0,
             };
             state.insert(record.rollup, seq, tx);
         }
@@ -267,12 +268,15 @@ impl Mempool {
         receiver
     }
 
-    /// Local transactions still pending that were last announced more than `interval` ago (or
-    /// never), oldest first, at most `limit`; they count as announced now.
+    /// Local transactions still pending whose next announcement is due, oldest first, at most
+    /// `limit`; they count as announced now. Due: never announced (reloaded after a restart),
+    /// or announced `interval` ago, with the interval doubling per announcement up to 8x (a
+    /// transaction acknowledged at time 0 goes out again at about 1, 3, 7, 15, 23, ...
+    /// intervals while it stays pending).
     pub fn take_unannounced(&self, interval: Duration, limit: usize) -> Vec<(RollupId, Bytes)> {
         let now = self.inner.clock.now_ms();
-        let cutoff = now.saturating_sub(u64::try_from(interval.as_millis()).unwrap_or(u64::MAX));
-        self.state().take_unannounced(cutoff, now, limit)
+        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        self.state().take_unannounced(interval_ms, now, limit)
     }
 
     /// [`Self::submit`] for synchronous callers (blocks the thread until the transaction is
@@ -427,6 +431,7 @@ impl Mempool {
             durable: !local,
             local,
             announced_ms: if local { arrived_ms } else { 0 },
+            announcements: u32::from(local),
         };
         state.insert(rollup, seq, tx);
         if !local {

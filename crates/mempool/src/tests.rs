@@ -1,7 +1,10 @@
 use super::*;
 use futures::{executor::block_on, future::join_all};
 use ordo_types::RollupKind;
-use std::time::Instant;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Instant,
+};
 
 const TX_BYTES: usize = 100;
 
@@ -570,6 +573,31 @@ fn local_transactions_are_announced_relayed_ones_are_not() {
         pool.admit_relayed(1, Bytes::from(vec![0u8; 2_000])),
         Err(SubmitError::Invalid(_))
     ));
+}
+
+#[test]
+fn announcements_of_a_waiting_transaction_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = Arc::new(AtomicU64::new(1_000_000));
+    let clock = now.clone();
+    let pool = open(
+        &dir,
+        Config {
+            clock: WallClock::new(move || clock.load(Ordering::Relaxed)),
+            ..config()
+        },
+    );
+    submit_all(&pool, 1, [tx("a", 0)]);
+    let interval = Duration::from_secs(2);
+    // Acknowledged (and announced) at 0 s: announced again at 2, 6, 14, 30, 46 s.
+    let mut announced_at = Vec::new();
+    for second in 0..=50 {
+        now.store(1_000_000 + second * 1_000, Ordering::Relaxed);
+        if !pool.take_unannounced(interval, 10).is_empty() {
+            announced_at.push(second);
+        }
+    }
+    assert_eq!(announced_at, vec![2, 6, 14, 30, 46]);
 }
 
 #[test]

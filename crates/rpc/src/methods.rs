@@ -90,12 +90,13 @@ async fn submit(h: &Handle, rollup: RollupId, raw: HexBytes) -> RpcResult<String
     if h.rollup(rollup).is_none() {
         return Err(error::unknown_rollup(rollup));
     }
-    let hash = tx_hash(&raw.0);
+    // The mempool hashes the transaction; the error path hashes it again for its answer.
+    let raw = raw.0;
     h.mempool
-        .submit(rollup, raw.0)
+        .submit(rollup, raw.clone())
         .await
         .map(hex0x)
-        .map_err(|e| error::submit(e, &hash))
+        .map_err(|e| error::submit(e, &tx_hash(&raw)))
 }
 
 /// Most final answer first: the durable index, then preconfirmations, then the mempool.
