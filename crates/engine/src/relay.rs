@@ -1,12 +1,15 @@
 //! Moves pending transactions between validators, so that whichever validator leads can propose a
 //! transaction any validator accepted.
 //!
-//! Locally accepted transactions are sent to every peer in small batches as they arrive; local
-//! transactions still pending after [`REANNOUNCE_INTERVAL`] are sent again (a peer, or the
-//! leader, may have been down, or this node just restarted), then at doubling intervals while
-//! they wait (`Mempool::take_unannounced`). What peers send is admitted with the
-//! same checks as a client's submission; a peer that sends an undecodable message is blocked.
-//! The message codec is `ordo_types::relay` (so `fuzz/` can reach it without the engine).
+//! Locally accepted transactions are sent to every peer in small batches as they arrive. Local
+//! transactions still pending after [`REANNOUNCE_INTERVAL`] are announced again by hash (a peer,
+//! or the leader, may have been down, or this node just restarted), then at doubling intervals
+//! while they wait (`Mempool::take_unannounced`); a peer asks for the ones it lacks, and only
+//! those travel again. (Re-sending whole transactions made a saturated backlog cost every peer a
+//! hash of each one every few seconds, only to be refused as a duplicate.) What peers send is
+//! admitted with the same checks as a client's submission; a peer that sends an undecodable
+//! message is blocked. The message codec is `ordo_types::relay` (so `fuzz/` can reach it
+//! without the engine).
 
 use bytes::Bytes;
 use commonware_macros::select;
@@ -14,11 +17,15 @@ use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::Clock;
 use futures::StreamExt;
 use ordo_mempool::{Mempool, SubmitError};
-use ordo_types::{PublicKey, RollupId};
+use ordo_types::{
+    relay::{
+        decode, encode_have, encode_txs, encode_want, Message, MAX_HASHES_PER_MESSAGE,
+        MAX_TXS_PER_MESSAGE,
+    },
+    PublicKey, RollupId,
+};
 use std::time::Duration;
 use tracing::{debug, warn};
-
-use ordo_types::relay::{decode, encode, MAX_TXS_PER_MESSAGE};
 
 /// How long a batch may wait for more transactions before it is sent.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
@@ -61,23 +68,15 @@ pub(crate) async fn run<E: Clock>(
                     if !stale.is_empty() {
                         debug!(count = stale.len(), "announcing pending transactions again");
                     }
-                    let mut message = Vec::new();
-                    let mut message_bytes = 0;
-                    for tx in stale {
-                        message_bytes += tx.1.len();
-                        message.push(tx);
-                        if message_bytes >= FLUSH_BYTES || message.len() >= MAX_TXS_PER_MESSAGE {
-                            send(&mut sender, &mut message);
-                            message_bytes = 0;
-                        }
+                    for hashes in stale.chunks(MAX_HASHES_PER_MESSAGE) {
+                        sender.send(Recipients::All, encode_have(hashes), false);
                     }
-                    send(&mut sender, &mut message);
                     reannounce_at = context.current() + REANNOUNCE_INTERVAL / 4;
                 }
             },
             message = receiver.recv() => {
                 let Ok((peer, message)) = message else { return };
-                admit(&mempool, &mut blocker, peer, message.as_ref());
+                handle(&mempool, &mut blocker, &mut sender, peer, message.as_ref());
             },
             tx = local.next() => {
                 let Some(tx) = tx else { return };
@@ -95,29 +94,61 @@ pub(crate) async fn run<E: Clock>(
 }
 
 fn send(sender: &mut impl Sender<PublicKey = PublicKey>, batch: &mut Vec<(RollupId, Bytes)>) {
-    if batch.is_empty() {
-        return;
-    }
-    let message = encode(batch);
+    send_to(sender, Recipients::All, batch);
     batch.clear();
-    // Peers that are offline or rate-limited miss it; re-announcement covers them.
-    sender.send(Recipients::All, message, false);
 }
 
-fn admit(
+/// Sends `txs` in messages within the size and count limits.
+fn send_to(
+    sender: &mut impl Sender<PublicKey = PublicKey>,
+    recipients: Recipients<PublicKey>,
+    txs: &[(RollupId, Bytes)],
+) {
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, (_, raw)) in txs.iter().enumerate() {
+        bytes += raw.len();
+        if bytes >= FLUSH_BYTES || i + 1 - start >= MAX_TXS_PER_MESSAGE {
+            // Peers that are offline or rate-limited miss it; re-announcement covers them.
+            sender.send(recipients.clone(), encode_txs(&txs[start..=i]), false);
+            start = i + 1;
+            bytes = 0;
+        }
+    }
+    if start < txs.len() {
+        sender.send(recipients, encode_txs(&txs[start..]), false);
+    }
+}
+
+fn handle(
     mempool: &Mempool,
     blocker: &mut impl Blocker<PublicKey = PublicKey>,
+    sender: &mut impl Sender<PublicKey = PublicKey>,
     peer: PublicKey,
     message: &[u8],
 ) {
-    let txs = match decode(message) {
-        Ok(txs) => txs,
+    match decode(message) {
+        Ok(Message::Txs(txs)) => admit(mempool, &peer, txs),
+        Ok(Message::Have(hashes)) => {
+            let missing = mempool.missing(&hashes);
+            if !missing.is_empty() {
+                debug!(%peer, announced = hashes.len(), missing = missing.len(), "asking for transactions");
+                sender.send(Recipients::One(peer), encode_want(&missing), false);
+            }
+        }
+        Ok(Message::Want(hashes)) => {
+            // Only what is still pending here: the rest was finalized (the peer will see it in
+            // a block) or expired.
+            send_to(sender, Recipients::One(peer), &mempool.pending_txs(&hashes));
+        }
         Err(e) => {
             warn!(%peer, error = %e, "blocking peer: malformed relay message");
             let _ = blocker.block(peer);
-            return;
         }
-    };
+    }
+}
+
+fn admit(mempool: &Mempool, peer: &PublicKey, txs: Vec<(RollupId, Bytes)>) {
     let mut invalid = 0;
     for (rollup, raw) in txs {
         match mempool.admit_relayed(rollup, raw) {
@@ -133,5 +164,118 @@ fn admit(
         // Honest peers check before relaying, but registries can differ during an upgrade:
         // drop, do not block.
         warn!(%peer, invalid, "peer relayed transactions this node refuses");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::{ed25519::PrivateKey, Signer as _};
+    use commonware_p2p::simulated::{self, Link, Network};
+    use commonware_runtime::{deterministic, Quota, Runner as _, Spawner as _, Supervisor as _};
+    use commonware_utils::{NZUsize, SystemTimeExt as _, NZU32};
+    use ordo_mempool::{Config, WallClock};
+    use ordo_types::{tx_hash, RollupKind, RollupSpec};
+    use std::path::Path;
+
+    fn mempool(dir: &Path, context: &deterministic::Context) -> Mempool {
+        let clock = context.child("mempool_clock");
+        Mempool::open(
+            dir,
+            Config {
+                rollups: vec![RollupSpec {
+                    id: 901,
+                    kind: RollupKind::Opaque,
+                    share_bytes: 10_000,
+                    max_tx_bytes: 1_000,
+                    max_txs_per_block: 1_000,
+                }],
+                max_block_bytes: 10_000,
+                max_pending_txs_per_rollup: 1_000,
+                max_pending_bytes_per_rollup: 1 << 20,
+                ttl: Duration::from_secs(3_600),
+                clock: WallClock::new(move || clock.current().epoch_millis()),
+            },
+            |_| false,
+        )
+        .unwrap()
+    }
+
+    fn link() -> Link {
+        Link {
+            latency: Duration::from_millis(5),
+            jitter: Duration::ZERO,
+            success_rate: commonware_utils::Probability::from_f64(1.0).unwrap(),
+        }
+    }
+
+    /// A peer that was unreachable when a transaction was first pushed gets it once reachable,
+    /// by asking for the hashes the origin announces again.
+    #[test]
+    fn a_peer_that_missed_a_transaction_asks_for_it_and_gets_it() {
+        let dirs = [(); 3].map(|_| tempfile::tempdir().unwrap());
+        deterministic::Runner::seeded(7).start(|context| async move {
+            let (network, oracle) = Network::new(
+                context.child("network"),
+                simulated::Config {
+                    max_size: 1 << 20,
+                    max_peers_per_set: NZUsize!(3),
+                    disconnect_on_block: true,
+                    tracked_peer_sets: NZUsize!(1),
+                },
+            );
+            network.start();
+            let keys: Vec<PublicKey> = (0..3)
+                .map(|i| PrivateKey::from_seed(i).public_key())
+                .collect();
+            let mut manager = oracle.manager();
+            commonware_p2p::Manager::track(
+                &mut manager,
+                0,
+                commonware_utils::ordered::Set::from_iter_dedup(keys.iter().cloned()),
+            );
+            // origin (0) <-> holder (1) from the start; origin <-> latecomer (2) only later.
+            for (a, b) in [(0, 1), (1, 0)] {
+                oracle
+                    .add_link(keys[a].clone(), keys[b].clone(), link())
+                    .await
+                    .unwrap();
+            }
+            let pools: Vec<Mempool> = dirs.iter().map(|d| mempool(d.path(), &context)).collect();
+            for (key, pool) in keys.iter().zip(&pools) {
+                let control = oracle.control(key.clone());
+                let channel = control
+                    .register(0, Quota::per_second(NZU32!(10_000)))
+                    .await
+                    .unwrap();
+                let (pool, blocker) = (pool.clone(), oracle.control(key.clone()));
+                context
+                    .child("relay")
+                    .spawn(move |context| run(context, pool, blocker, channel));
+            }
+            let raw = Bytes::from_static(b"a transaction the latecomer missed");
+            let hash = pools[0].submit_blocking(901, raw.clone()).unwrap();
+            context.sleep(Duration::from_millis(100)).await;
+            assert!(
+                pools[1].is_pending(&hash),
+                "pushed to a reachable peer at once"
+            );
+            assert!(!pools[2].is_pending(&hash), "an unreachable peer misses it");
+
+            for (a, b) in [(0, 2), (2, 0)] {
+                oracle
+                    .add_link(keys[a].clone(), keys[b].clone(), link())
+                    .await
+                    .unwrap();
+            }
+            context
+                .sleep(REANNOUNCE_INTERVAL + Duration::from_secs(1))
+                .await;
+            assert!(
+                pools[2].is_pending(&hash),
+                "announced again, asked for, received"
+            );
+            assert_eq!(pools[2].pending_txs(&[tx_hash(&raw)]), vec![(901, raw)]);
+        });
     }
 }

@@ -137,13 +137,8 @@ impl State {
 
     /// Up to `limit` local transactions, oldest first, whose next announcement is due at
     /// `now_ms` (never announced, or `interval_ms` doubled per earlier announcement since the
-    /// last); marks them announced at `now_ms`.
-    pub fn take_unannounced(
-        &mut self,
-        interval_ms: u64,
-        now_ms: u64,
-        limit: usize,
-    ) -> Vec<(RollupId, Bytes)> {
+    /// last); marks them announced at `now_ms` and returns their hashes.
+    pub fn take_unannounced(&mut self, interval_ms: u64, now_ms: u64, limit: usize) -> Vec<TxHash> {
         let due_at = |tx: &Pending| {
             let doublings = tx
                 .announcements
@@ -152,21 +147,21 @@ impl State {
             tx.announced_ms
                 .saturating_add(interval_ms.saturating_mul(1 << doublings))
         };
-        let mut due: Vec<(u64, RollupId, &mut Pending)> = self
+        let mut due: Vec<(u64, &mut Pending)> = self
             .lanes
-            .iter_mut()
-            .flat_map(|(id, lane)| lane.txs.iter_mut().map(move |(seq, tx)| (*seq, *id, tx)))
-            .filter(|(_, _, tx)| {
+            .values_mut()
+            .flat_map(|lane| lane.txs.iter_mut().map(|(seq, tx)| (*seq, tx)))
+            .filter(|(_, tx)| {
                 tx.local && tx.durable && (tx.announcements == 0 || due_at(tx) <= now_ms)
             })
             .collect();
-        due.sort_unstable_by_key(|(seq, _, _)| *seq);
+        due.sort_unstable_by_key(|(seq, _)| *seq);
         due.into_iter()
             .take(limit)
-            .map(|(_, rollup, tx)| {
+            .map(|(_, tx)| {
                 tx.announced_ms = now_ms;
                 tx.announcements = tx.announcements.saturating_add(1);
-                (rollup, tx.raw.clone())
+                tx.hash
             })
             .collect()
     }

@@ -268,15 +268,45 @@ impl Mempool {
         receiver
     }
 
-    /// Local transactions still pending whose next announcement is due, oldest first, at most
-    /// `limit`; they count as announced now. Due: never announced (reloaded after a restart),
-    /// or announced `interval` ago, with the interval doubling per announcement up to 8x (a
-    /// transaction acknowledged at time 0 goes out again at about 1, 3, 7, 15, 23, ...
+    /// Hashes of local transactions still pending whose next announcement is due, oldest first,
+    /// at most `limit`; they count as announced now. Due: never announced (reloaded after a
+    /// restart), or announced `interval` ago, with the interval doubling per announcement up to
+    /// 8x (a transaction acknowledged at time 0 goes out again at about 1, 3, 7, 15, 23, ...
     /// intervals while it stays pending).
-    pub fn take_unannounced(&self, interval: Duration, limit: usize) -> Vec<(RollupId, Bytes)> {
+    pub fn take_unannounced(&self, interval: Duration, limit: usize) -> Vec<TxHash> {
         let now = self.inner.clock.now_ms();
         let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
         self.state().take_unannounced(interval_ms, now, limit)
+    }
+
+    /// Those of `hashes` this node neither holds pending nor has seen finalized: what to ask the
+    /// peer that announced them for.
+    pub fn missing(&self, hashes: &[TxHash]) -> Vec<TxHash> {
+        let unknown: Vec<TxHash> = {
+            let state = self.state();
+            hashes
+                .iter()
+                .filter(|h| !state.by_hash.contains_key(*h) && !state.was_recently_included(h))
+                .copied()
+                .collect()
+        };
+        unknown
+            .into_iter()
+            .filter(|h| !(self.inner.is_included)(h))
+            .collect()
+    }
+
+    /// The pending transactions among `hashes`, in that order (a peer asked for them).
+    pub fn pending_txs(&self, hashes: &[TxHash]) -> Vec<(RollupId, Bytes)> {
+        let state = self.state();
+        hashes
+            .iter()
+            .filter_map(|hash| {
+                let (rollup, seq) = state.by_hash.get(hash)?;
+                let tx = state.lanes.get(rollup)?.txs.get(seq)?;
+                Some((*rollup, tx.raw.clone()))
+            })
+            .collect()
     }
 
     /// [`Self::submit`] for synchronous callers (blocks the thread until the transaction is

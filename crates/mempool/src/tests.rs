@@ -614,7 +614,7 @@ fn pending_local_transactions_are_announced_again_until_included() {
         let due = pool.take_unannounced(Duration::ZERO, 2);
         assert_eq!(
             due,
-            vec![(1, tx("a", 0)), (1, tx("a", 1))],
+            vec![tx_hash(&tx("a", 0)), tx_hash(&tx("a", 1))],
             "oldest first, bounded"
         );
     }
@@ -623,16 +623,42 @@ fn pending_local_transactions_are_announced_again_until_included() {
     let pool = open(&dir, config());
     let included_hash = tx_hash(&tx("a", 1));
     pool.remove_included(&[included_hash]);
-    let due: Vec<_> = pool
-        .take_unannounced(Duration::from_secs(60), 100)
-        .into_iter()
-        .map(|(_, raw)| raw)
-        .collect();
-    assert_eq!(due, vec![tx("a", 0), tx("a", 2)]);
+    let due = pool.take_unannounced(Duration::from_secs(60), 100);
+    assert_eq!(due, vec![tx_hash(&tx("a", 0)), tx_hash(&tx("a", 2))]);
     assert_eq!(pool.len(), 2);
     assert!(
         pool.take_unannounced(Duration::from_secs(60), 100)
             .is_empty(),
         "announced ones wait for the interval"
+    );
+}
+
+#[test]
+fn a_peer_announcing_hashes_is_asked_only_for_what_is_unknown_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let finalized = tx_hash(&tx("finalized", 0));
+    let pool = Mempool::open(dir.path(), config(), move |h| *h == finalized).unwrap();
+    submit_all(&pool, 1, [tx("local", 0)]);
+    pool.admit_relayed(2, tx("peer", 0)).unwrap();
+    pool.admit_relayed(1, tx("gone", 0)).unwrap();
+    pool.remove_included(&[tx_hash(&tx("gone", 0))]);
+    let unknown = tx_hash(&tx("unknown", 0));
+    let announced = [
+        tx_hash(&tx("local", 0)),
+        unknown,
+        tx_hash(&tx("peer", 0)),
+        finalized,
+        tx_hash(&tx("gone", 0)),
+    ];
+    assert_eq!(
+        pool.missing(&announced),
+        vec![unknown],
+        "pending, finalized (in the store) and just finalized ones are not asked for"
+    );
+
+    // What a peer asks for: the pending ones, in its order; unknown hashes are skipped.
+    assert_eq!(
+        pool.pending_txs(&[tx_hash(&tx("peer", 0)), unknown, tx_hash(&tx("local", 0))]),
+        vec![(2, tx("peer", 0)), (1, tx("local", 0))]
     );
 }
