@@ -15,7 +15,7 @@ use std::{
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 /// The `ordo-node` binary next to the test executable (target/debug/ordo-node), or $ORDO_NODE.
@@ -31,16 +31,27 @@ pub fn node_binary() -> PathBuf {
     dir.join("ordo-node")
 }
 
-/// A base port with `count` consecutive free ports on loopback.
+/// A base port with `count` consecutive free ports on loopback, below the kernel's ephemeral
+/// range: a port in it can be taken by any outgoing connection (a peer dialing, a client
+/// polling) while a killed validator restarts, and its restart then fails to bind.
 pub fn free_port_range(count: u16) -> u16 {
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    let mut candidate = 20_000 + (seed % 30_000) as u16;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (low, high) = (10_000u16, ephemeral_low.max(10_000 + 2 * count) - count);
+    let span = u64::from(high - low);
+    // Calls from one test process (clusters in parallel tests) start at different places.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = u64::from(std::process::id()) * 7_919 + call * 1_009;
+    let mut candidate = low + (seed % span) as u16;
     loop {
         let ok = (0..count).all(|i| TcpListener::bind(("127.0.0.1", candidate + i)).is_ok());
         if ok {
             return candidate;
         }
-        candidate = 20_000 + (candidate.wrapping_add(997) % 40_000);
+        candidate = low + ((u64::from(candidate - low) + 997) % span) as u16;
     }
 }
 
