@@ -107,6 +107,12 @@ impl State {
         }
     }
 
+    /// The pending transaction with `hash`, and its rollup.
+    pub fn get(&self, hash: &TxHash) -> Option<(RollupId, &Pending)> {
+        let (rollup, seq) = self.by_hash.get(hash)?;
+        Some((*rollup, self.lanes.get(rollup)?.txs.get(seq)?))
+    }
+
     pub fn note_included(&mut self, hash: TxHash) {
         self.recently_included.insert(hash);
     }

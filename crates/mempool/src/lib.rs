@@ -301,11 +301,7 @@ impl Mempool {
         let state = self.state();
         hashes
             .iter()
-            .filter_map(|hash| {
-                let (rollup, seq) = state.by_hash.get(hash)?;
-                let tx = state.lanes.get(rollup)?.txs.get(seq)?;
-                Some((*rollup, tx.raw.clone()))
-            })
+            .filter_map(|hash| state.get(hash).map(|(rollup, tx)| (rollup, tx.raw.clone())))
             .collect()
     }
 
@@ -369,8 +365,7 @@ impl Mempool {
         hashes
             .iter()
             .filter_map(|hash| {
-                let (rollup, seq) = state.by_hash.get(hash)?;
-                let tx = state.lanes.get(rollup)?.txs.get(seq)?;
+                let (_, tx) = state.get(hash)?;
                 tx.local.then(|| now.saturating_sub(tx.arrived_ms))
             })
             .collect()
