@@ -83,7 +83,7 @@ pub(crate) async fn run<E: Clock>(
                 batch_bytes += tx.1.len();
                 batch.push(tx);
                 flush_at.get_or_insert_with(|| context.current() + FLUSH_INTERVAL);
-                if batch_bytes >= FLUSH_BYTES || batch.len() >= MAX_TXS_PER_MESSAGE {
+                if is_full(batch_bytes, batch.len()) {
                     send(&mut sender, &mut batch);
                     batch_bytes = 0;
                     flush_at = None;
@@ -98,6 +98,11 @@ fn send(sender: &mut impl Sender<PublicKey = PublicKey>, batch: &mut Vec<(Rollup
     batch.clear();
 }
 
+/// Whether a `Txs` message of `count` transactions and `bytes` transaction bytes goes out now.
+fn is_full(bytes: usize, count: usize) -> bool {
+    bytes >= FLUSH_BYTES || count >= MAX_TXS_PER_MESSAGE
+}
+
 /// Sends `txs` in messages within the size and count limits.
 fn send_to(
     sender: &mut impl Sender<PublicKey = PublicKey>,
@@ -108,7 +113,7 @@ fn send_to(
     let mut bytes = 0;
     for (i, (_, raw)) in txs.iter().enumerate() {
         bytes += raw.len();
-        if bytes >= FLUSH_BYTES || i + 1 - start >= MAX_TXS_PER_MESSAGE {
+        if is_full(bytes, i + 1 - start) {
             // Peers that are offline or rate-limited miss it; re-announcement covers them.
             sender.send(recipients.clone(), encode_txs(&txs[start..=i]), false);
             start = i + 1;
