@@ -49,13 +49,15 @@ test: build contracts-test op-bins
 	$(MAKE) --no-print-directory test-devnet
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
-## test-sim: the deterministic simulation only (SEEDS=n seeds 0..n, SEED=n one; default the CI batch
-## of 3 seeds that `make test` runs; each runs twice).
+## test-sim: the deterministic simulation only (SEEDS=n seeds 0..n, SEEDS=a..b, SEED=n one; default
+## the CI batch that `make test` runs; each seed runs twice; SIM_JOBS=n seeds at a time, default one
+## per core).
 test-sim: build
 	$(CARGO) test --workspace --test simulation -- --nocapture
 
-## sim: the large simulation campaign, SEEDS seeds (default 10000). Each seed runs once: the
-## double-run determinism check (which `make test` keeps) would double its days of wall time.
+## sim: the large simulation campaign, SEEDS seeds (default 10000; SEEDS=a..b runs a slice, so a
+## campaign can be split over several runs). Each seed runs once: the double-run determinism check
+## (which `make test` keeps) would double its hours of wall time (~1.3 s a seed on 2 cores).
 ## One line a seed, then `simulation: N passed, M failed`, the re-org rate and the failed seeds.
 sim: build
 	SEEDS=$(or $(SEEDS),10000) SIM_ONCE=1 $(CARGO) test --workspace --test simulation -- --nocapture

@@ -15,8 +15,9 @@
 //! (preconfirmation re-orgs). By default each seed runs twice and the two runs must leave the same
 //! auditor state.
 //!
-//! `SEEDS=n` runs seeds `0..n` (default `0..`[`CI_SEEDS`]), `SEED=n` only seed n,
-//! `SIM_ONCE=1` skips the second run of each seed. A failing seed does not stop the campaign: the test fails at the end
+//! `SEEDS=n` runs seeds `0..n` (default `0..`[`CI_SEEDS`]), `SEEDS=a..b` seeds `a..b`, `SEED=n`
+//! only seed n, `SIM_ONCE=1` skips the second run of each seed, `SIM_JOBS=n` runs n seeds at a
+//! time (default one per core). A failing seed does not stop the campaign: the test fails at the end
 //! and names every failed seed.
 
 use commonware_consensus::{
@@ -1068,14 +1069,57 @@ fn run_seed_caught(seed: u64) -> Result<Report, String> {
     })
 }
 
-/// `SEED=n` runs only seed n; `SEEDS=n` seeds `0..n`; otherwise `0..`[`CI_SEEDS`].
-fn seeds() -> Vec<u64> {
-    let var = |name| std::env::var(name).ok().and_then(|s| s.parse().ok());
+/// `SEED=n` runs only seed n; `SEEDS=n` seeds `0..n`, `SEEDS=a..b` seeds `a..b` (a campaign
+/// split over several runs); otherwise `0..`[`CI_SEEDS`].
+fn seeds() -> Result<std::ops::Range<u64>, String> {
+    let var = |name| std::env::var(name).ok().filter(|s| !s.is_empty());
+    let number = |name: &str, s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{name}={s:?}: {e}"))
+    };
     match (var("SEED"), var("SEEDS")) {
-        (Some(seed), _) => vec![seed],
-        (None, Some(count)) => (0..count).collect(),
-        (None, None) => (0..CI_SEEDS).collect(),
+        (Some(seed), _) => number("SEED", &seed).map(|n| n..n + 1),
+        (None, Some(seeds)) => match seeds.split_once("..") {
+            Some((from, to)) => Ok(number("SEEDS", from)?..number("SEEDS", to)?),
+            None => number("SEEDS", &seeds).map(|n| 0..n),
+        },
+        (None, None) => Ok(0..CI_SEEDS),
     }
+}
+
+/// Seeds run on `SIM_JOBS` threads (default: one per core); each seed owns its deterministic
+/// runtime, so running them side by side changes no outcome.
+fn jobs() -> usize {
+    std::env::var("SIM_JOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// One seed, run twice when `twice` (both runs must leave the same auditor state).
+fn run_seed_checked(seed: u64, twice: bool) -> Result<Report, String> {
+    let first = run_seed_caught(seed)?;
+    if !twice {
+        return Ok(first);
+    }
+    match run_seed_caught(seed) {
+        Ok(second) if second.fingerprint == first.fingerprint => Ok(first),
+        Ok(second) => Err(format!(
+            "not deterministic: {} then {}",
+            first.fingerprint, second.fingerprint
+        )),
+        Err(e) => Err(format!("second run: {e}")),
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: Vec<u64>,
+    notarized: usize,
+    reorgs: usize,
 }
 
 #[test]
@@ -1086,42 +1130,54 @@ fn simulation_campaign_keeps_safety_exactly_once_forced_inclusion_and_liveness()
         .with_test_writer()
         .try_init();
     let twice = std::env::var("SIM_ONCE").map_or(true, |v| v.is_empty() || v == "0");
-    let (mut passed, mut failed) = (0u64, Vec::new());
-    let (mut notarized, mut reorgs) = (0usize, 0usize);
-    for seed in seeds() {
-        let started = std::time::Instant::now();
-        let mut outcome = run_seed_caught(seed);
-        if twice {
-            if let Ok(first) = &outcome {
-                outcome = match run_seed_caught(seed) {
-                    Ok(second) if second.fingerprint == first.fingerprint => outcome,
-                    Ok(second) => Err(format!(
-                        "not deterministic: {} then {}",
-                        first.fingerprint, second.fingerprint
-                    )),
-                    Err(e) => Err(format!("second run: {e}")),
-                };
-            }
+    let seeds = seeds().unwrap_or_else(|e| panic!("bad seed selection: {e}"));
+    let next = std::sync::atomic::AtomicU64::new(seeds.start);
+    let tally = Mutex::new(Tally::default());
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs() {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if seed >= seeds.end {
+                    return;
+                }
+                let seed_started = std::time::Instant::now();
+                let outcome = run_seed_checked(seed, twice);
+                let elapsed = seed_started.elapsed().as_secs_f64();
+                let mut tally = tally.lock().unwrap();
+                match outcome {
+                    Ok(report) => {
+                        tally.passed += 1;
+                        tally.notarized += report.notarized;
+                        tally.reorgs += report.reorgs;
+                        println!("seed {seed}: {} ok ({elapsed:.1} s)", report.line);
+                    }
+                    Err(violation) => {
+                        let scenario = Scenario::draw(seed);
+                        println!(
+                            "seed {seed}: {} FAILED: {violation} ({elapsed:.1} s)",
+                            scenario.describe()
+                        );
+                        tally.failed.push(seed);
+                    }
+                }
+            });
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        match outcome {
-            Ok(report) => {
-                passed += 1;
-                notarized += report.notarized;
-                reorgs += report.reorgs;
-                println!("seed {seed}: {} ok ({elapsed:.1} s)", report.line);
-            }
-            Err(violation) => {
-                let scenario = Scenario::draw(seed);
-                println!(
-                    "seed {seed}: {} FAILED: {violation} ({elapsed:.1} s)",
-                    scenario.describe()
-                );
-                failed.push(seed);
-            }
-        }
-    }
-    println!("simulation: {passed} passed, {} failed", failed.len());
+    });
+    let Tally {
+        passed,
+        mut failed,
+        notarized,
+        reorgs,
+    } = tally.into_inner().unwrap();
+    failed.sort_unstable();
+    println!(
+        "simulation: seeds {}..{}, {passed} passed, {} failed ({:.0} s)",
+        seeds.start,
+        seeds.end,
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
     println!(
         "re-org rate: {reorgs} of {notarized} notarized blocks never finalized ({:.3}%)",
         if notarized == 0 {
