@@ -12,6 +12,7 @@ use commonware_utils::Acknowledgement;
 use futures::{channel::mpsc, future::BoxFuture, StreamExt};
 use ordo_types::{Block, Certificate, Header, MAX_DESCENDANTS};
 use std::{
+    collections::VecDeque,
     sync::Arc,
     time::{Duration, SystemTime},
 };
@@ -65,13 +66,14 @@ async fn certification_of(
     shared: &Shared,
     source: &impl FinalizationSource,
     block: &Block,
+    delivered: &[Arc<Block>],
 ) -> Option<(Vec<Header>, Certificate)> {
     if let Some(c) = source.finalization(block.height()).await {
         if c.payload == block.digest() {
             return Some((Vec::new(), c));
         }
     }
-    if let Some(found) = descendant_finalization(source, block).await {
+    if let Some(found) = descendant_finalization(source, block, delivered).await {
         return Some(found);
     }
     shared
@@ -85,15 +87,21 @@ async fn certification_of(
 }
 
 /// The nearest finalized descendant of `block` with a finalization here, and the headers from
-/// `block` up to it (each the parent of the next).
+/// `block` up to it (each the parent of the next). Descendants marshal has already `delivered`
+/// (in height order) are not read back from its archive: that read decodes, and so re-hashes,
+/// every transaction of a block whose header is all that is needed.
 async fn descendant_finalization(
     source: &impl FinalizationSource,
     block: &Block,
+    delivered: &[Arc<Block>],
 ) -> Option<(Vec<Header>, Certificate)> {
     let mut descendants: Vec<Header> = Vec::new();
     let mut tip = block.header.digest();
     for height in block.height() + 1..=block.height() + MAX_DESCENDANTS as u64 {
-        let next = source.finalized_block(height).await?;
+        let next = match delivered.iter().find(|b| b.height() == height) {
+            Some(next) => next.clone(),
+            None => source.finalized_block(height).await?,
+        };
         if next.header.parent != tip {
             return None;
         }
@@ -113,7 +121,16 @@ pub(crate) async fn run<A: Acknowledgement>(
     mut blocks: mpsc::UnboundedReceiver<(Arc<Block>, A)>,
 ) {
     let store = shared.handle.store.clone();
-    while let Some((block, ack)) = blocks.next().await {
+    // Blocks marshal has delivered but that are not indexed yet, in height order.
+    let mut ahead: VecDeque<(Arc<Block>, A)> = VecDeque::new();
+    loop {
+        let (block, ack) = match ahead.pop_front() {
+            Some(next) => next,
+            None => match blocks.next().await {
+                Some(next) => next,
+                None => return,
+            },
+        };
         let height = block.height();
         if height == 0 || shared.indexed_height().is_some_and(|h| height <= h) {
             // Genesis is fixed by configuration and has no certificate; nothing to index.
@@ -127,7 +144,11 @@ pub(crate) async fn run<A: Acknowledgement>(
         // the index with a hole.
         let mut waited = Duration::ZERO;
         let (descendants, certificate) = loop {
-            if let Some(found) = certification_of(&shared, &source, &block).await {
+            while let Ok(next) = blocks.try_recv() {
+                ahead.push_back(next);
+            }
+            let delivered: Vec<Arc<Block>> = ahead.iter().map(|(b, _)| b.clone()).collect();
+            if let Some(found) = certification_of(&shared, &source, &block, &delivered).await {
                 break found;
             }
             if waited == Duration::ZERO {
@@ -181,5 +202,111 @@ pub(crate) async fn run<A: Acknowledgement>(
             certificate,
         }));
         ack.acknowledge();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt as _;
+    use ordo_types::{Batch, CertificateKind, L1Ref};
+    use std::{
+        collections::HashMap,
+        sync::atomic::{AtomicUsize, Ordering},
+    };
+
+    /// Marshal's archives as the indexer sees them, counting the finalized blocks read back.
+    #[derive(Default)]
+    struct Archives {
+        blocks: HashMap<u64, Arc<Block>>,
+        finalizations: HashMap<u64, Certificate>,
+        block_reads: AtomicUsize,
+    }
+
+    impl FinalizationSource for Arc<Archives> {
+        fn finalization(&self, height: u64) -> BoxFuture<'static, Option<Certificate>> {
+            futures::future::ready(self.finalizations.get(&height).cloned()).boxed()
+        }
+        fn finalized_block(&self, height: u64) -> BoxFuture<'static, Option<Arc<Block>>> {
+            self.block_reads.fetch_add(1, Ordering::Relaxed);
+            futures::future::ready(self.blocks.get(&height).cloned()).boxed()
+        }
+        fn request_finalization(&self, _height: u64) {}
+    }
+
+    fn child(parent: &Block) -> Arc<Block> {
+        let mut header = parent.header.clone();
+        header.height += 1;
+        header.view += 1;
+        header.parent_view = parent.header.view;
+        header.parent = parent.digest();
+        let txs = vec![bytes::Bytes::from(vec![header.height as u8; 200]); 3];
+        Arc::new(Block::new(header, vec![Batch::new(901, txs)]))
+    }
+
+    fn finalization(block: &Block) -> Certificate {
+        Certificate {
+            kind: CertificateKind::Finalization,
+            epoch: block.header.epoch,
+            view: block.header.view,
+            parent_view: block.header.parent_view,
+            payload: block.digest(),
+            signature: [7; 48],
+        }
+    }
+
+    /// Heights 1..=3, only height 3 finalized in its own right (1 and 2 through it).
+    fn archives() -> (Arc<Archives>, Vec<Arc<Block>>) {
+        let genesis = Block::genesis(1_000, L1Ref::default(), &[901]);
+        let one = child(&genesis);
+        let two = child(&one);
+        let three = child(&two);
+        let mut archives = Archives::default();
+        for block in [&one, &two, &three] {
+            archives.blocks.insert(block.height(), block.clone());
+        }
+        archives.finalizations.insert(3, finalization(&three));
+        (Arc::new(archives), vec![one, two, three])
+    }
+
+    #[test]
+    fn a_block_finalized_through_delivered_descendants_is_certified_without_reading_them_back() {
+        let (source, blocks) = archives();
+        let found =
+            futures::executor::block_on(descendant_finalization(&source, &blocks[0], &blocks[1..]));
+        let (descendants, certificate) = found.expect("certified by height 3");
+        assert_eq!(
+            descendants,
+            vec![blocks[1].header.clone(), blocks[2].header.clone()]
+        );
+        assert_eq!(certificate.payload, blocks[2].digest());
+        assert_eq!(source.block_reads.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn descendants_not_delivered_yet_are_read_from_the_archive() {
+        let (source, blocks) = archives();
+        let found = futures::executor::block_on(descendant_finalization(
+            &source,
+            &blocks[0],
+            &blocks[1..2],
+        ));
+        let (descendants, certificate) = found.expect("certified by height 3");
+        assert_eq!(descendants.len(), 2);
+        assert_eq!(certificate.payload, blocks[2].digest());
+        assert_eq!(source.block_reads.load(Ordering::Relaxed), 1);
+        // A gap in what is held locally ends the search: no certificate yet.
+        let (source, blocks) = archives();
+        let mut without_two = Archives::default();
+        without_two.blocks.insert(3, blocks[2].clone());
+        without_two
+            .finalizations
+            .insert(3, source.finalizations[&3].clone());
+        let found = futures::executor::block_on(descendant_finalization(
+            &Arc::new(without_two),
+            &blocks[0],
+            &[],
+        ));
+        assert!(found.is_none());
     }
 }
