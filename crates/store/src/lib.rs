@@ -5,7 +5,7 @@
 //!
 //! | column family    | key                        | value                                      |
 //! |------------------|----------------------------|--------------------------------------------|
-//! | `blocks`         | height (BE)                | encoded [`Block`]                          |
+//! | `blocks`         | height (BE)                | encoded [`Header`] ‖ its batches' rollups  |
 //! | `certificates`   | height (BE)                | encoded descendant headers ‖ [`Certificate`] |
 //! | `digests`        | block digest               | height (BE)                                |
 //! | `txs`            | tx hash                    | [`TxLocation`] of its first inclusion      |
@@ -16,12 +16,13 @@
 //! A finalized block is indexed in one synced write batch, so after a crash the index holds the
 //! whole block or none of it, and `indexed_height` never runs ahead of the data. Per-rollup
 //! batches are stored with their proof and certificate, so a rollup's stream (and a receipt) is
-//! served without reading or decoding any other rollup's transactions.
+//! served without reading or decoding any other rollup's transactions. They are the only copy of
+//! the transactions: a whole block is rebuilt from its header and its batches.
 
-use commonware_codec::{Decode, DecodeExt, Encode, RangeCfg, Read};
+use commonware_codec::{Decode, DecodeExt, Encode, RangeCfg, Read, Write};
 use ordo_types::{
-    chain_tip, merkle, tx_hash, Block, BlockLimits, Certificate, CertificateKind, Digest, Header,
-    Receipt, RollupBatch, RollupId, TxHash, TxHashSet, MAX_DESCENDANTS,
+    chain_tip, merkle, tx_hash, Batch, Block, BlockLimits, Certificate, CertificateKind, Digest,
+    Header, Receipt, RollupBatch, RollupId, TxHash, TxHashSet, MAX_DESCENDANTS,
 };
 use rocksdb::{
     BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
@@ -53,7 +54,8 @@ const META_SCHEMA: &[u8] = b"schema";
 const META_INDEXED_HEIGHT: &[u8] = b"indexed_height";
 /// Bumped on any incompatible change of the layout above.
 /// 2: certificates carry the descendant headers a finalization reaches a block through.
-const SCHEMA_VERSION: u32 = 2;
+/// 3: `blocks` holds the header and the batches' rollups, not the transactions again.
+const SCHEMA_VERSION: u32 = 3;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -259,11 +261,11 @@ impl Store {
         if let Some(indexed) = self.indexed_height()? {
             if height <= indexed {
                 // A replay (e.g. after a crash before marshal saw our ack) of the same block.
-                return match self.block(height)? {
-                    Some((indexed, ..)) if indexed.digest() == digest => Ok(()),
-                    Some((indexed, ..)) => Err(StoreError::Conflict {
+                return match self.shape(height)? {
+                    Some((header, _)) if header.digest() == digest => Ok(()),
+                    Some((header, _)) => Err(StoreError::Conflict {
                         height,
-                        indexed: indexed.digest(),
+                        indexed: header.digest(),
                         offered: digest,
                     }),
                     None => Err(StoreError::BeforeFirstIndexed { height }),
@@ -279,7 +281,10 @@ impl Store {
 
         let height_key = height.to_be_bytes();
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_BLOCKS), height_key, block.encode());
+        let rollups: Vec<RollupId> = block.batches.iter().map(|b| b.rollup).collect();
+        let mut shape = block.header.encode().to_vec();
+        rollups.write(&mut shape);
+        batch.put_cf(self.cf(CF_BLOCKS), height_key, shape);
         let mut certification = descendants.to_vec().encode().to_vec();
         certification.extend_from_slice(&certificate.encode());
         batch.put_cf(self.cf(CF_CERTIFICATES), height_key, certification);
@@ -340,15 +345,32 @@ impl Store {
         &self,
         height: u64,
     ) -> Result<Option<(Block, Vec<Header>, Certificate)>, StoreError> {
-        let key = height.to_be_bytes();
-        let Some(block) = self.get(CF_BLOCKS, &key)? else {
+        let Some((header, rollups)) = self.shape(height)? else {
             return Ok(None);
         };
         let (descendants, certificate) = self
             .certification(height)?
             .ok_or_else(|| self.corrupt(format!("block at height {height} has no certificate")))?;
-        let block = Block::decode_cfg(block, &self.inner.limits)
-            .map_err(|e| self.corrupt(format!("block at height {height}: {e}")))?;
+        let mut batches = Vec::with_capacity(rollups.len());
+        for rollup in rollups {
+            let stored = self.rollup_batch(rollup, height)?.ok_or_else(|| {
+                self.corrupt(format!(
+                    "block at height {height} has no stored batch of rollup {rollup}"
+                ))
+            })?;
+            batches.push(Batch {
+                rollup,
+                forced: stored.forced,
+                txs: stored.txs,
+            });
+        }
+        let stored_digest = header.digest();
+        let block = Block::new(header, batches);
+        if block.digest() != stored_digest {
+            return Err(self.corrupt(format!(
+                "the batches stored at height {height} do not match its header"
+            )));
+        }
         let certified = chain_tip(&block.header, &descendants).map(Header::digest);
         if block.height() != height || certified != Some(certificate.payload) {
             return Err(self.corrupt(format!(
@@ -519,6 +541,26 @@ impl Store {
                     .map_err(|source| self.db_error(source))
             }
         }
+    }
+
+    /// The header indexed at `height` and the rollups of its batches, in block order.
+    fn shape(&self, height: u64) -> Result<Option<(Header, Vec<RollupId>)>, StoreError> {
+        self.get(CF_BLOCKS, &height.to_be_bytes())?
+            .map(|bytes| {
+                let max_rollups = self.inner.limits.max_rollups;
+                let mut buf = bytes::Bytes::from(bytes);
+                let header = Header::read_cfg(&mut buf, &max_rollups)?;
+                let rollups =
+                    Vec::<RollupId>::read_cfg(&mut buf, &(RangeCfg::from(..=max_rollups), ()))?;
+                if !buf.is_empty() {
+                    return Err(commonware_codec::Error::ExtraData(buf.len()));
+                }
+                Ok((header, rollups))
+            })
+            .transpose()
+            .map_err(|e: commonware_codec::Error| {
+                self.corrupt(format!("block at height {height}: {e}"))
+            })
     }
 
     fn certification(&self, height: u64) -> Result<Option<(Vec<Header>, Certificate)>, StoreError> {

@@ -342,8 +342,18 @@ fn corrupt_data_is_an_error_not_a_panic() {
     let err = store.block(1).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains(&dir.path().display().to_string()));
-    // A well-formed block stored at the wrong height.
-    put(CF_BLOCKS, &1u64.to_be_bytes(), &genesis.encode());
+    // A well-formed header stored at the wrong height.
+    let mut shape = genesis.header.encode().to_vec();
+    ROLLUPS.to_vec().write(&mut shape);
+    put(CF_BLOCKS, &1u64.to_be_bytes(), &shape);
+    assert!(matches!(store.block(1), Err(StoreError::Corrupt { .. })));
+    // The right header, and one trailing byte.
+    let mut shape = block.header.encode().to_vec();
+    ROLLUPS.to_vec().write(&mut shape);
+    put(CF_BLOCKS, &1u64.to_be_bytes(), &shape);
+    assert_eq!(store.block(1).unwrap().unwrap().0, block);
+    shape.push(0);
+    put(CF_BLOCKS, &1u64.to_be_bytes(), &shape);
     assert!(matches!(store.block(1), Err(StoreError::Corrupt { .. })));
 
     put(CF_ROLLUP_BATCHES, &rollup_key(901, 1), b"\x01\x02");
@@ -438,6 +448,39 @@ fn unknown_databases_are_refused() {
         .unwrap();
     assert!(matches!(err, StoreError::Open { .. }), "{err}");
     assert!(err.to_string().contains(&file.path().display().to_string()));
+}
+
+/// The transactions are stored once, in the rollups' batches: a whole block read back is rebuilt
+/// from them and must still match its header.
+#[test]
+fn a_block_is_rebuilt_from_its_stored_batches_and_checked_against_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let genesis = genesis();
+    let block = child(&genesis, [&["a", "b"], &[], &["c"]]);
+    index(&store, &genesis);
+    index(&store, &block);
+    assert_eq!(store.block(1).unwrap().unwrap().0, block);
+
+    let db = &store.inner.db;
+    let mut swapped = store.rollup_batch(903, 1).unwrap().unwrap();
+    swapped.txs = vec![Bytes::from_static(b"d")];
+    db.put_cf(
+        store.cf(CF_ROLLUP_BATCHES),
+        rollup_key(903, 1),
+        swapped.encode(),
+    )
+    .unwrap();
+    let err = store.block(1).unwrap_err();
+    assert!(err.to_string().contains("do not match its header"), "{err}");
+
+    db.delete_cf(store.cf(CF_ROLLUP_BATCHES), rollup_key(903, 1))
+        .unwrap();
+    let err = store.block(1).unwrap_err();
+    assert!(
+        err.to_string().contains("no stored batch of rollup 903"),
+        "{err}"
+    );
 }
 
 #[test]

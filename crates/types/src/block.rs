@@ -257,6 +257,8 @@ pub struct Block {
     pub batches: Vec<Batch>,
     digest: Digest,
     tx_hashes: Vec<Vec<TxHash>>,
+    /// Each batch's leaf in `batches_root`, kept so proofs do not rebuild every batch's tree.
+    batch_leaves: Vec<[u8; 44]>,
 }
 
 impl PartialEq for Block {
@@ -270,13 +272,15 @@ impl Block {
     /// Builds a block, computing `batches_root` from `batches` (which must be sorted by rollup).
     pub fn new(mut header: Header, batches: Vec<Batch>) -> Self {
         let tx_hashes: Vec<Vec<TxHash>> = batches.iter().map(Batch::tx_hashes).collect();
-        header.batches_root = batches_root(&batches, &tx_hashes);
+        let batch_leaves = batch_leaves(&batches, &tx_hashes);
+        header.batches_root = merkle::root(&batch_leaves);
         let digest = header.digest();
         Self {
             header,
             batches,
             digest,
             tx_hashes,
+            batch_leaves,
         }
     }
 
@@ -341,7 +345,7 @@ impl Block {
 
     /// Proof that the batch at `position` is committed in `batches_root`.
     pub fn batch_proof(&self, position: usize) -> Option<merkle::Proof> {
-        merkle::Proof::build(&batch_leaves(&self.batches, &self.tx_hashes), position)
+        merkle::Proof::build(&self.batch_leaves, position)
     }
 
     /// Receipt of the transaction at `index` of the batch at `position`, under `certificate`.
@@ -394,10 +398,6 @@ fn batch_leaves(batches: &[Batch], tx_hashes: &[Vec<TxHash>]) -> Vec<[u8; 44]> {
         .collect()
 }
 
-fn batches_root(batches: &[Batch], tx_hashes: &[Vec<TxHash>]) -> merkle::Hash {
-    merkle::root(&batch_leaves(batches, tx_hashes))
-}
-
 impl Write for Block {
     fn write(&self, buf: &mut impl BufMut) {
         self.header.write(buf);
@@ -423,7 +423,8 @@ impl Read for Block {
             ));
         }
         let tx_hashes: Vec<Vec<TxHash>> = batches.iter().map(Batch::tx_hashes).collect();
-        if batches_root(&batches, &tx_hashes) != header.batches_root {
+        let batch_leaves = batch_leaves(&batches, &tx_hashes);
+        if merkle::root(&batch_leaves) != header.batches_root {
             return Err(Error::Invalid(
                 "ordo::Block",
                 "batches do not match batches_root",
@@ -435,6 +436,7 @@ impl Read for Block {
             batches,
             digest,
             tx_hashes,
+            batch_leaves,
         })
     }
 }
