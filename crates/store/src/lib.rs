@@ -73,7 +73,9 @@ pub enum StoreError {
     #[error("store at {} is corrupt: {what}", .path.display())]
     Corrupt { path: PathBuf, what: String },
     #[error(
-        "store at {} has schema version {found}, this node reads version {SCHEMA_VERSION}",
+        "store at {} has schema version {found}, this node reads version {SCHEMA_VERSION} (move \
+         the node's data directory aside and let it sync again from its peers; on the devnet, \
+         `make devnet-clean`)",
         .path.display()
     )]
     UnknownSchema { path: PathBuf, found: String },
