@@ -58,7 +58,8 @@ test-sim: build
 ## sim: the large simulation campaign, SEEDS seeds (default 10000; SEEDS=a..b runs a slice, so a
 ## campaign can be split over several runs). Each seed runs once: the double-run determinism check
 ## (which `make test` keeps) would double its hours of wall time (~1.3 s a seed on 2 cores).
-## One line a seed, then `simulation: N passed, M failed`, the re-org rate and the failed seeds.
+## One line a seed, then `simulation: seeds a..b, N passed, M failed`, the re-org rate and the failed
+## seeds.
 sim: build
 	SEEDS=$(or $(SEEDS),10000) SIM_ONCE=1 $(CARGO) test --workspace --test simulation -- --nocapture
 

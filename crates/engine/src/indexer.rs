@@ -62,11 +62,11 @@ pub(crate) trait FinalizationSource: Send + Sync + 'static {
 /// descendant (simplex finalizes a block whose own finalize votes never formed a certificate
 /// through its child, and a node that learns of it late finds no certificate of it anywhere);
 /// its notarization.
-async fn certification_of(
+async fn certification_of<A>(
     shared: &Shared,
     source: &impl FinalizationSource,
     block: &Block,
-    delivered: &[Arc<Block>],
+    delivered: &[(Arc<Block>, A)],
 ) -> Option<(Vec<Header>, Certificate)> {
     if let Some(c) = source.finalization(block.height()).await {
         if c.payload == block.digest() {
@@ -88,18 +88,18 @@ async fn certification_of(
 
 /// The nearest finalized descendant of `block` with a finalization here, and the headers from
 /// `block` up to it (each the parent of the next). Descendants marshal has already `delivered`
-/// (in height order) are not read back from its archive: that read decodes, and so re-hashes,
+/// (in height order, each with its acknowledgement) are not read back from its archive: that read decodes, and so re-hashes,
 /// every transaction of a block whose header is all that is needed.
-async fn descendant_finalization(
+async fn descendant_finalization<A>(
     source: &impl FinalizationSource,
     block: &Block,
-    delivered: &[Arc<Block>],
+    delivered: &[(Arc<Block>, A)],
 ) -> Option<(Vec<Header>, Certificate)> {
     let mut descendants: Vec<Header> = Vec::new();
     let mut tip = block.header.digest();
     for height in block.height() + 1..=block.height() + MAX_DESCENDANTS as u64 {
-        let next = match delivered.iter().find(|b| b.height() == height) {
-            Some(next) => next.clone(),
+        let next = match delivered.iter().find(|(b, _)| b.height() == height) {
+            Some((next, _)) => next.clone(),
             None => source.finalized_block(height).await?,
         };
         if next.header.parent != tip {
@@ -147,8 +147,8 @@ pub(crate) async fn run<A: Acknowledgement>(
             while let Ok(next) = blocks.try_recv() {
                 ahead.push_back(next);
             }
-            let delivered: Vec<Arc<Block>> = ahead.iter().map(|(b, _)| b.clone()).collect();
-            if let Some(found) = certification_of(&shared, &source, &block, &delivered).await {
+            let delivered = ahead.make_contiguous();
+            if let Some(found) = certification_of(&shared, &source, &block, delivered).await {
                 break found;
             }
             if waited == Duration::ZERO {
@@ -244,6 +244,11 @@ mod tests {
         Arc::new(Block::new(header, vec![Batch::new(901, txs)]))
     }
 
+    /// Delivered blocks, as the indexer holds them (with their acknowledgement).
+    fn acked(blocks: &[Arc<Block>]) -> Vec<(Arc<Block>, ())> {
+        blocks.iter().map(|b| (b.clone(), ())).collect()
+    }
+
     /// Heights 1..=3, only height 3 finalized in its own right (1 and 2 through it).
     fn archives() -> (Arc<Archives>, Vec<Arc<Block>>) {
         let genesis = Block::genesis(1_000, L1Ref::default(), &[901]);
@@ -270,8 +275,11 @@ mod tests {
     #[test]
     fn a_block_finalized_through_delivered_descendants_is_certified_without_reading_them_back() {
         let (source, blocks) = archives();
-        let found =
-            futures::executor::block_on(descendant_finalization(&source, &blocks[0], &blocks[1..]));
+        let found = futures::executor::block_on(descendant_finalization(
+            &source,
+            &blocks[0],
+            &acked(&blocks[1..]),
+        ));
         let (descendants, certificate) = found.expect("certified by height 3");
         assert_eq!(
             descendants,
@@ -287,7 +295,7 @@ mod tests {
         let found = futures::executor::block_on(descendant_finalization(
             &source,
             &blocks[0],
-            &blocks[1..2],
+            &acked(&blocks[1..2]),
         ));
         let (descendants, certificate) = found.expect("certified by height 3");
         assert_eq!(descendants.len(), 2);
@@ -303,7 +311,7 @@ mod tests {
         let found = futures::executor::block_on(descendant_finalization(
             &Arc::new(without_two),
             &blocks[0],
-            &[],
+            &acked(&[]),
         ));
         assert!(found.is_none());
     }

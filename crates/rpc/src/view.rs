@@ -11,7 +11,7 @@ pub use ordo_rpc_params::{Hash32, HexBytes};
 use ordo_types::{
     Block, Certificate, CertificateKind, Header, L1Ref, Receipt, RollupBatch, TxHash,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `0x`-prefixed lowercase hex.
 pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {
@@ -19,7 +19,7 @@ pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {
 }
 
 /// How final something is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Finality {
     Pending,
@@ -288,7 +288,7 @@ impl From<&RollupBatch> for RollupBatchView {
 /// One receipt of an `ordo_subscribeReceipts` notification, which carries the matching receipts
 /// of one certified block as an array, in block order.
 /// Light on purpose (no proofs): fetch the full receipt with `ordo_getReceipt`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptNotification {
     pub tx_hash: String,

@@ -271,8 +271,7 @@ impl Eq for Block {}
 impl Block {
     /// Builds a block, computing `batches_root` from `batches` (which must be sorted by rollup).
     pub fn new(mut header: Header, batches: Vec<Batch>) -> Self {
-        let tx_hashes: Vec<Vec<TxHash>> = batches.iter().map(Batch::tx_hashes).collect();
-        let batch_leaves = batch_leaves(&batches, &tx_hashes);
+        let (tx_hashes, batch_leaves) = commitments(&batches);
         header.batches_root = merkle::root(&batch_leaves);
         let digest = header.digest();
         Self {
@@ -390,12 +389,15 @@ const ED25519_BASEPOINT: [u8; 32] = [
     0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
 ];
 
-fn batch_leaves(batches: &[Batch], tx_hashes: &[Vec<TxHash>]) -> Vec<[u8; 44]> {
-    batches
+/// Each batch's transaction hashes and its leaf in `batches_root`.
+fn commitments(batches: &[Batch]) -> (Vec<Vec<TxHash>>, Vec<[u8; 44]>) {
+    let tx_hashes: Vec<Vec<TxHash>> = batches.iter().map(Batch::tx_hashes).collect();
+    let leaves = batches
         .iter()
-        .zip(tx_hashes)
+        .zip(&tx_hashes)
         .map(|(b, hashes)| Batch::leaf(b.rollup, b.forced, &merkle::root(hashes)))
-        .collect()
+        .collect();
+    (tx_hashes, leaves)
 }
 
 impl Write for Block {
@@ -422,8 +424,7 @@ impl Read for Block {
                 "batches not sorted by rollup id",
             ));
         }
-        let tx_hashes: Vec<Vec<TxHash>> = batches.iter().map(Batch::tx_hashes).collect();
-        let batch_leaves = batch_leaves(&batches, &tx_hashes);
+        let (tx_hashes, batch_leaves) = commitments(&batches);
         if merkle::root(&batch_leaves) != header.batches_root {
             return Err(Error::Invalid(
                 "ordo::Block",

@@ -26,6 +26,7 @@ use jsonrpsee::{
     core::client::SubscriptionClientT, http_client::HttpClient, rpc_params,
     ws_client::WsClientBuilder,
 };
+use ordo_rpc::view::{Finality, ReceiptNotification};
 use ordo_tests::{
     cluster::Cluster,
     cometbft::CometNet,
@@ -389,14 +390,6 @@ async fn latency(
     Ok(report)
 }
 
-/// The fields of an `ordo_subscribeReceipts` notification's receipt the harness reads.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ReceiptSeen {
-    tx_hash: String,
-    status: String,
-}
-
 /// Records notarized and finalized receipts from validator `rpc`'s WebSocket subscription
 /// (each notification carries the receipts of one certified block).
 async fn observe_ordo(
@@ -409,7 +402,7 @@ async fn observe_ordo(
         .await
         .context("websocket")?;
     let mut sub = ws
-        .subscribe::<Vec<ReceiptSeen>, _>(
+        .subscribe::<Vec<ReceiptNotification>, _>(
             "ordo_subscribeReceipts",
             rpc_params![],
             "ordo_unsubscribeReceipts",
@@ -421,9 +414,9 @@ async fn observe_ordo(
             let now = Instant::now();
             let mut t = timeline.lock().unwrap();
             for item in items {
-                match item.status.as_str() {
-                    "notarized" => t.notarized.entry(item.tx_hash).or_insert(now),
-                    "finalized" => t.finalized.entry(item.tx_hash).or_insert(now),
+                match item.status {
+                    Finality::Notarized => t.notarized.entry(item.tx_hash).or_insert(now),
+                    Finality::Finalized => t.finalized.entry(item.tx_hash).or_insert(now),
                     _ => continue,
                 };
             }
