@@ -38,6 +38,21 @@ pub fn run(loaded: Loaded) -> Result<()> {
         .with_context(|| format!("cannot create data_dir {}", node.data_dir.display()))?;
     init_logging(&node.log_level, node.log_json)?;
 
+    // The RPC server admits transactions: it runs on a runtime of its own whose threads are
+    // below consensus (`ordo_mempool::priority`), and so do rocksdb's flushes and compactions
+    // (index and mempool journal share rocksdb's default environment).
+    let rpc_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(node.worker_threads)
+        .thread_name("ordo-rpc")
+        .on_thread_start(ordo_mempool::priority::lower_to_ingress)
+        .enable_all()
+        .build()
+        .context("cannot start the RPC runtime")?;
+    let rpc_spawner = rpc_runtime.handle().clone();
+    let mut storage_env = rocksdb::Env::new().context("rocksdb environment")?;
+    storage_env.lower_thread_pool_cpu_priority();
+    storage_env.lower_high_priority_thread_pool_cpu_priority();
+
     let limits = chain.limits();
     let store = Store::open(&node.data_dir.join("index"), limits)
         .with_context(|| "cannot open the index store")?;
@@ -215,24 +230,26 @@ pub fn run(loaded: Loaded) -> Result<()> {
         let metrics_context = context.child("rpc");
         let metrics: Arc<dyn Fn() -> String + Send + Sync> =
             Arc::new(move || metrics_context.encode());
-        let (rpc_addr, _rpc) = ordo_rpc::serve(
-            ordo_rpc::Config {
-                listen: node.rpc_listen,
-                max_request_bytes: 4 * 1024 * 1024,
-                max_connections: 1_024,
-                health_staleness: Duration::from_secs(10),
-                execution_rpc: config
-                    .execution_rpc
-                    .iter()
-                    .map(|(id, url)| (id.parse().expect("checked at load"), url.clone()))
-                    .collect(),
-                web_dir: node.web_dir.clone(),
-            },
-            handle.clone(),
-            metrics,
-        )
-        .await
-        .expect("cannot start the RPC server");
+        let (rpc_addr, _rpc) = rpc_spawner
+            .spawn(ordo_rpc::serve(
+                ordo_rpc::Config {
+                    listen: node.rpc_listen,
+                    max_request_bytes: 4 * 1024 * 1024,
+                    max_connections: 1_024,
+                    health_staleness: Duration::from_secs(10),
+                    execution_rpc: config
+                        .execution_rpc
+                        .iter()
+                        .map(|(id, url)| (id.parse().expect("checked at load"), url.clone()))
+                        .collect(),
+                    web_dir: node.web_dir.clone(),
+                },
+                handle.clone(),
+                metrics,
+            ))
+            .await
+            .expect("the RPC runtime stopped")
+            .expect("cannot start the RPC server");
         info!(name = %node.name, p2p = %node.p2p_listen, rpc = %rpc_addr, "validator started");
 
         // Mempool expiry: dropped transactions get a reason clients can query.

@@ -468,10 +468,14 @@ where
             let receiver = self.certificates;
             move |_| reporter::run(shared, source, receiver)
         });
-        let relay_handle = context.child("relay").spawn({
+        // Admitting what peers relay is ingress: on a thread of its own, below consensus.
+        let relay_handle = context.child("relay").dedicated().spawn({
             let mempool = self.shared.mempool.clone();
             let blocker = self.relay_blocker;
-            move |context| relay::run(context, mempool, blocker, relay)
+            move |context| async move {
+                ordo_mempool::priority::lower_to_ingress();
+                relay::run(context, mempool, blocker, relay).await
+            }
         });
         // Start the application before consensus so replayed consensus events are handled.
         let _ = &self.marshaled;

@@ -112,6 +112,7 @@ fn synced() -> WriteOptions {
 /// The writer thread: takes everything queued while the previous fsync ran and commits it as one
 /// synced batch, so a burst of submissions costs a few fsyncs instead of one each.
 pub(crate) fn run_writer(db: DB, state: Arc<Mutex<State>>, commands: mpsc::Receiver<Command>) {
+    crate::priority::lower_to_ingress();
     let (synced, unsynced) = (synced(), WriteOptions::default());
     while let Ok(first) = commands.recv() {
         let mut group = vec![first];

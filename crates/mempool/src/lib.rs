@@ -18,6 +18,7 @@
 
 mod journal;
 mod lanes;
+pub mod priority;
 
 use bytes::Bytes;
 use futures::channel::{mpsc as async_mpsc, oneshot};

@@ -2,7 +2,8 @@
 //! next to a CometBFT network measured the same way in the same run.
 //!
 //! 1. Ordo, real `ordo-node` processes on loopback: saturation with 200-byte transactions over 3
-//!    rollups from concurrent clients (ordered = finalized tx/s); then half that rate: submit ->
+//!    rollups from concurrent clients (ordered = finalized tx/s); then half that rate, offered
+//!    steadily (the clients take turns, one batch every `100 / rate` s): submit ->
 //!    notarized (preconfirmation) and submit -> finalized seen by a WebSocket subscriber, next to
 //!    each validator's own accepted -> notarized figure; kill -9 of the leader -> a block of
 //!    another leader notarized (the killed validator restarted and caught up before the next
@@ -53,6 +54,18 @@ const BATCH: usize = 100;
 /// How long to wait for offered transactions to be finalized after a load phase.
 const SETTLE: Duration = Duration::from_secs(60);
 
+const USAGE: &str = "\
+usage: ordo-bench [options]   (what each phase measures: tests/src/bin/bench.rs)
+  --validators N         validators of each network (4)
+  --seconds N            length of each load phase (10; 4 with --quick)
+  --clients N            concurrent clients (32)
+  --block-interval-ms N  least time between blocks, Ordo and CometBFT alike (20)
+  --delay-ms N           one-way delay between validators in the delayed runs (50)
+  --recovery-runs N      runs of each recovery measure (5; 3 with --quick)
+  --quick                shorter phases and fewer runs
+  --no-ordo, --no-cometbft, --no-delay   leave that part out
+Environment: ORDO_NODE (the node binary), COMETBFT_BIN.";
+
 struct Options {
     validators: usize,
     /// Length of each load phase.
@@ -71,6 +84,10 @@ struct Options {
 impl Options {
     fn parse() -> Result<Self> {
         let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.iter().any(|a| a == "--help" || a == "-h") {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         let known = [
             "--validators",
             "--seconds",
@@ -87,12 +104,7 @@ impl Options {
             } else if flags.contains(&args[i].as_str()) {
                 i += 1;
             } else {
-                bail!(
-                    "unknown argument `{}`; options: {} N, {}",
-                    args[i],
-                    known.join(" N, "),
-                    flags.join(", ")
-                );
+                bail!("unknown argument `{}`\n{USAGE}", args[i]);
             }
         }
         let value = |name: &str, default: u64| -> Result<u64> {
@@ -231,15 +243,33 @@ async fn offer(
     rate: f64,
     salt: u64,
 ) -> Offered {
+    if rate > 0.0 {
+        progress(&format!("offering {rate:.0} tx/s for {duration:?}"));
+    } else {
+        progress(&format!(
+            "offering all {clients} clients can send for {duration:?}"
+        ));
+    }
     let mut tasks = Vec::new();
     for c in 0..clients {
         let target = target.clone();
         let timeline = timeline.clone();
         tasks.push(tokio::spawn(async move {
-            let start = Instant::now();
+            let begin = Instant::now();
+            // At a set rate the clients take turns, one batch every `BATCH / rate`: started
+            // together they sent all their batches at once, one burst of `clients x BATCH`
+            // transactions per period, and latency measured how long a burst took to clear.
+            let (start, period) = if rate > 0.0 {
+                let period = Duration::from_secs_f64(BATCH as f64 * clients as f64 / rate);
+                let start = begin + period.mul_f64(c as f64 / clients as f64);
+                tokio::time::sleep_until(start.into()).await;
+                (start, Some(period))
+            } else {
+                (begin, None)
+            };
             let mut offered = Offered::default();
             let mut round = 0u64;
-            while start.elapsed() < duration {
+            while begin.elapsed() < duration {
                 let at = Instant::now();
                 let answer = target.submit(c, round, salt).await;
                 round += 1;
@@ -255,12 +285,8 @@ async fn offer(
                         t.submitted.insert(name, at);
                     }
                 }
-                if rate > 0.0 {
-                    let due = start
-                        + Duration::from_secs_f64(
-                            round as f64 * BATCH as f64 * clients as f64 / rate,
-                        );
-                    tokio::time::sleep_until(due.into()).await;
+                if let Some(period) = period {
+                    tokio::time::sleep_until((start + period * round as u32).into()).await;
                 } else if refused_all {
                     // Refused outright (overloaded or down): do not spin.
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -293,6 +319,14 @@ async fn settle(timeline: &SharedTimeline, timeout: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A line on stderr saying what the run is doing now (it takes minutes), with the time since
+/// it started: the phases can be matched with a profile or `vmstat` taken alongside.
+fn progress(what: &str) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let since = START.get_or_init(Instant::now).elapsed();
+    eprintln!("[bench {:>6.1} s] {what}", since.as_secs_f64());
 }
 
 fn percentile_ms(v: &mut [Duration], p: f64) -> f64 {
@@ -475,6 +509,7 @@ fn relay_report(links: &Links, validators: usize) -> Result<Value> {
 /// Ordo: saturation, half load, leader failover, full restart; then the half load again with
 /// the delay between validators.
 async fn ordo(opts: &Options) -> Result<Value> {
+    progress(&format!("Ordo: {} validators", opts.validators));
     let rollups = ROLLUPS.map(|r| format!("{r}:opaque")).join(",");
     let phase = Duration::from_secs(opts.seconds);
     let mut cluster = Cluster::start(opts.validators, &rollups, opts.block_interval_ms)?;
@@ -540,6 +575,7 @@ async fn recovery<N: Network>(
     if runs == 0 {
         return json!({ "skipped": "--recovery-runs 0" });
     }
+    progress(&format!("{runs} recovery runs"));
     let mut done = Vec::with_capacity(runs);
     let mut failure = None;
     for _ in 0..runs {
@@ -604,6 +640,10 @@ async fn full_restart<N: Network>(network: &mut N) -> Result<Value> {
 }
 
 async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value> {
+    progress(&format!(
+        "Ordo: {} validators, {:?} between them",
+        opts.validators, opts.delay
+    ));
     let mut cluster = Cluster::create(
         opts.validators,
         rollups,
@@ -637,6 +677,7 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
 /// CometBFT: saturation, half of its saturation, leader failover, full restart; then the half
 /// rate with the delay.
 async fn cometbft(opts: &Options) -> Result<Value> {
+    progress(&format!("CometBFT: {} validators", opts.validators));
     let phase = Duration::from_secs(opts.seconds);
     let mut net = CometNet::start(opts.validators, opts.block_interval_ms)?;
     if let Err(e) = net.wait_finalized(2, Duration::from_secs(60)).await {
@@ -690,6 +731,10 @@ async fn cometbft(opts: &Options) -> Result<Value> {
 }
 
 async fn cometbft_delayed(opts: &Options, rate: f64) -> Result<Value> {
+    progress(&format!(
+        "CometBFT: {} validators, {:?} between them",
+        opts.validators, opts.delay
+    ));
     let mut net = CometNet::create(opts.validators, opts.block_interval_ms)?;
     let links = Links::new(&net.p2p, opts.delay).await?;
     net.route_peers(|from, to| links.address(from, to))?;
@@ -970,6 +1015,7 @@ fn print_table(report: &Value) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let mut opts = Options::parse()?;
+    progress("start");
     let load_at_start = load_average();
 
     // The delay mechanism on its own: a round trip through one relay is twice the delay. If it
