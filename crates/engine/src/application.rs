@@ -331,7 +331,7 @@ impl Application {
         floor: Option<u64>,
     ) -> Window {
         let depth = self.rules.dedup_window.saturating_sub(1);
-        Window::gather(&self.shared, parent, older, depth, floor).await
+        Window::gather(&self.shared.recent, parent, older, depth, floor).await
     }
 
     /// The L1 reference a new block names: the newest confirmed block, never behind the parent's.

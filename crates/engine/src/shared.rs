@@ -15,13 +15,45 @@ use std::{
 /// without asking marshal.
 const RECENT_BLOCKS: usize = 1024;
 
-/// Recent blocks by digest, and their digests oldest first (for eviction).
-type RecentBlocks = (HashMap<Digest, Arc<Block>>, VecDeque<Digest>);
+/// Blocks proposed, verified or walked recently, by digest (a digest names exactly one block),
+/// evicted oldest first beyond [`RECENT_BLOCKS`].
+#[derive(Default)]
+pub(crate) struct RecentBlocks(Mutex<Recent>);
+
+#[derive(Default)]
+struct Recent {
+    by_digest: HashMap<Digest, Arc<Block>>,
+    oldest_first: VecDeque<Digest>,
+}
+
+impl RecentBlocks {
+    pub(crate) fn remember(&self, block: Arc<Block>) {
+        let mut recent = self.0.lock().expect("poisoned");
+        let digest = block.digest();
+        if recent.by_digest.insert(digest, block).is_none() {
+            recent.oldest_first.push_back(digest);
+            if recent.oldest_first.len() > RECENT_BLOCKS {
+                if let Some(old) = recent.oldest_first.pop_front() {
+                    recent.by_digest.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, digest: &Digest) -> Option<Arc<Block>> {
+        self.0
+            .lock()
+            .expect("poisoned")
+            .by_digest
+            .get(digest)
+            .cloned()
+    }
+}
 
 pub(crate) struct Shared {
     pub(crate) mempool: Mempool,
     pub(crate) handle: Handle,
-    recent: Mutex<RecentBlocks>,
+    pub(crate) recent: RecentBlocks,
     /// Last finalized height whose transactions left the mempool, plus one (0 = none yet).
     indexed: AtomicU64,
 }
@@ -31,7 +63,7 @@ impl Shared {
         Self {
             mempool: handle.mempool.clone(),
             handle,
-            recent: Mutex::default(),
+            recent: RecentBlocks::default(),
             indexed: AtomicU64::new(indexed.map_or(0, |h| h + 1)),
         }
     }
@@ -45,20 +77,11 @@ impl Shared {
     }
 
     pub(crate) fn remember(&self, block: Arc<Block>) {
-        let mut guard = self.recent.lock().expect("poisoned");
-        let (map, order) = &mut *guard;
-        if map.insert(block.digest(), block.clone()).is_none() {
-            order.push_back(block.digest());
-            if order.len() > RECENT_BLOCKS {
-                if let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-            }
-        }
+        self.recent.remember(block);
     }
 
     pub(crate) fn recent(&self, digest: &Digest) -> Option<Arc<Block>> {
-        self.recent.lock().expect("poisoned").0.get(digest).cloned()
+        self.recent.get(digest)
     }
 
     /// Publishes a certified block (no subscriber is fine).
