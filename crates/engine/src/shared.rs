@@ -1,6 +1,7 @@
 //! State the application, the certificate reporter and the indexer share.
 
 use crate::handle::{Certified, Event, Handle};
+use commonware_codec::EncodeSize as _;
 use ordo_mempool::Mempool;
 use ordo_types::{Block, Digest};
 use std::{
@@ -11,37 +12,66 @@ use std::{
     },
 };
 
-/// Blocks proposed or verified recently, so a notarization can be matched with its block
-/// without asking marshal.
+/// Most blocks the recent-block cache holds, so a notarization can be matched with its block
+/// without asking marshal and a dedup window is found without walking marshal's ancestry.
 const RECENT_BLOCKS: usize = 1024;
+/// Most bytes of blocks it holds: full blocks are ~1.5 MB, so 1,024 of them would be ~1.5 GB per
+/// validator after a few minutes at saturation. 256 MiB still holds ~170 full blocks, above the
+/// default 64-block dedup window (a larger window walks marshal for what is evicted).
+const RECENT_BYTES: usize = 256 << 20;
 
 /// Blocks proposed, verified or walked recently, by digest (a digest names exactly one block),
-/// evicted oldest first beyond [`RECENT_BLOCKS`].
-#[derive(Default)]
-pub(crate) struct RecentBlocks(Mutex<Recent>);
+/// evicted oldest first beyond a count and a byte budget.
+pub(crate) struct RecentBlocks {
+    max_blocks: usize,
+    max_bytes: usize,
+    inner: Mutex<Recent>,
+}
 
 #[derive(Default)]
 struct Recent {
     by_digest: HashMap<Digest, Arc<Block>>,
-    oldest_first: VecDeque<Digest>,
+    oldest_first: VecDeque<(Digest, usize)>,
+    bytes: usize,
+}
+
+impl Default for RecentBlocks {
+    fn default() -> Self {
+        Self::with_limits(RECENT_BLOCKS, RECENT_BYTES)
+    }
 }
 
 impl RecentBlocks {
+    fn with_limits(max_blocks: usize, max_bytes: usize) -> Self {
+        Self {
+            max_blocks,
+            max_bytes,
+            inner: Mutex::default(),
+        }
+    }
+
     pub(crate) fn remember(&self, block: Arc<Block>) {
-        let mut recent = self.0.lock().expect("poisoned");
+        let mut recent = self.inner.lock().expect("poisoned");
         let digest = block.digest();
+        let size = block.encode_size();
         if recent.by_digest.insert(digest, block).is_none() {
-            recent.oldest_first.push_back(digest);
-            if recent.oldest_first.len() > RECENT_BLOCKS {
-                if let Some(old) = recent.oldest_first.pop_front() {
-                    recent.by_digest.remove(&old);
-                }
+            recent.oldest_first.push_back((digest, size));
+            recent.bytes += size;
+            // The newest block stays even if it alone is over the budget.
+            while recent.oldest_first.len() > 1
+                && (recent.oldest_first.len() > self.max_blocks || recent.bytes > self.max_bytes)
+            {
+                let Some((old, size)) = recent.oldest_first.pop_front() else {
+                    break;
+                };
+                recent.by_digest.remove(&old);
+                recent.bytes -= size;
             }
         }
     }
 
     pub(crate) fn get(&self, digest: &Digest) -> Option<Arc<Block>> {
-        self.0
+        self.inner
             .lock()
             .expect("poisoned")
             .by_digest
@@ -118,5 +148,49 @@ impl Shared {
             .expect("poisoned")
             .insert(certified.clone());
         self.publish(Event::Notarized(certified));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use ordo_types::{Batch, L1Ref};
+
+    /// A block at `height` carrying one transaction of `bytes` bytes.
+    fn block(height: u64, bytes: usize) -> Arc<Block> {
+        let mut header = Block::genesis(0, L1Ref::default(), &[901]).header;
+        header.height = height;
+        let tx = Bytes::from(vec![height as u8; bytes]);
+        Arc::new(Block::new(header, vec![Batch::new(901, vec![tx])]))
+    }
+
+    #[test]
+    fn the_oldest_blocks_leave_beyond_the_count_or_the_bytes() {
+        let blocks: Vec<_> = (1..=4).map(|h| block(h, 4_000)).collect();
+        let size = blocks[0].encode_size();
+
+        let by_count = RecentBlocks::with_limits(2, usize::MAX);
+        let by_bytes = RecentBlocks::with_limits(usize::MAX, 2 * size + size / 2);
+        for recent in [&by_count, &by_bytes] {
+            for b in &blocks {
+                recent.remember(b.clone());
+            }
+            let held: Vec<bool> = blocks
+                .iter()
+                .map(|b| recent.get(&b.digest()).is_some())
+                .collect();
+            assert_eq!(held, [false, false, true, true]);
+            // Remembering a held block again changes nothing.
+            recent.remember(blocks[3].clone());
+            assert!(recent.get(&blocks[2].digest()).is_some());
+        }
+
+        // A block over the whole budget is still held, alone.
+        let tiny = RecentBlocks::with_limits(usize::MAX, 1);
+        tiny.remember(blocks[0].clone());
+        tiny.remember(blocks[1].clone());
+        assert!(tiny.get(&blocks[0].digest()).is_none());
+        assert!(tiny.get(&blocks[1].digest()).is_some());
     }
 }
