@@ -461,7 +461,7 @@ where
             Block::new(header, batches)
         });
         debug!(height = block.height(), txs = block.tx_count(), "proposing");
-        self.shared.remember(block.clone());
+        self.shared.recent.remember(block.clone());
         let digest = block.digest();
         Some(Digested::precomputed(block, digest))
     }
@@ -518,7 +518,7 @@ where
                 .as_micros() as u64,
             "verified"
         );
-        self.shared.remember(block);
+        self.shared.recent.remember(block);
         true
     }
 }

@@ -69,7 +69,7 @@ pub(crate) async fn run(
     while let Some(certificate) = certificates.next().await {
         match certificate.kind {
             ordo_types::CertificateKind::Notarization => {
-                let block = match shared.recent(&certificate.payload) {
+                let block = match shared.recent.get(&certificate.payload) {
                     Some(block) => Some(block),
                     None => source.fetch(certificate.payload).await,
                 };

@@ -106,14 +106,6 @@ impl Shared {
         self.indexed.store(height + 1, Ordering::Release);
     }
 
-    pub(crate) fn remember(&self, block: Arc<Block>) {
-        self.recent.remember(block);
-    }
-
-    pub(crate) fn recent(&self, digest: &Digest) -> Option<Arc<Block>> {
-        self.recent.get(digest)
-    }
-
     /// Publishes a certified block (no subscriber is fine).
     pub(crate) fn publish(&self, event: Event) {
         let _ = self.handle.events.send(event);
