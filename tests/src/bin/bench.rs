@@ -62,6 +62,8 @@ usage: ordo-bench [options]   (what each phase measures: tests/src/bin/bench.rs)
   --block-interval-ms N  least time between blocks, Ordo and CometBFT alike (20)
   --delay-ms N           one-way delay between validators in the delayed runs (50)
   --recovery-runs N      runs of each recovery measure (5; 3 with --quick)
+  --load-tx-per-s N      rate of the latency phases (half of each network's saturation), so
+                         latency of two builds is compared at the same load
   --quick                shorter phases and fewer runs
   --no-ordo, --no-cometbft, --no-delay   leave that part out
 Environment: ORDO_NODE (the node binary), COMETBFT_BIN.";
@@ -75,6 +77,8 @@ struct Options {
     delay: Duration,
     /// How often each recovery (leader failover, full restart) is measured.
     recovery_runs: usize,
+    /// The latency phases' rate, if not half of each network's saturation.
+    load_tx_per_s: Option<f64>,
     /// Why the runs with the delay are not made, if they are not.
     skip_delay: Option<String>,
     ordo: bool,
@@ -82,6 +86,12 @@ struct Options {
 }
 
 impl Options {
+    /// What the latency phases offer: the rate asked for, or half of the saturation measured.
+    fn latency_rate(&self, saturation: &Value) -> f64 {
+        self.load_tx_per_s
+            .unwrap_or_else(|| saturation["tx_per_s"].as_f64().unwrap_or(0.0) / 2.0)
+    }
+
     fn parse() -> Result<Self> {
         let args: Vec<String> = std::env::args().skip(1).collect();
         if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -95,6 +105,7 @@ impl Options {
             "--block-interval-ms",
             "--delay-ms",
             "--recovery-runs",
+            "--load-tx-per-s",
         ];
         let flags = ["--quick", "--no-ordo", "--no-cometbft", "--no-delay"];
         let mut i = 0;
@@ -126,6 +137,10 @@ impl Options {
             block_interval_ms: value("--block-interval-ms", 20)?,
             delay: Duration::from_millis(value("--delay-ms", 50)?),
             recovery_runs: value("--recovery-runs", if quick { 3 } else { 5 })? as usize,
+            load_tx_per_s: match value("--load-tx-per-s", 0)? {
+                0 => None,
+                rate => Some(rate as f64),
+            },
             skip_delay: flag("--no-delay").then(|| "--no-delay".to_string()),
             ordo: !flag("--no-ordo"),
             cometbft: !flag("--no-cometbft"),
@@ -520,7 +535,7 @@ async fn ordo(opts: &Options) -> Result<Value> {
         clients: (0..cluster.len()).map(|i| cluster.client(i)).collect(),
     });
     let saturation = saturate(target.clone(), &timeline, opts.clients, phase, 1).await?;
-    let half = saturation["tx_per_s"].as_f64().unwrap_or(0.0) / 2.0;
+    let half = opts.latency_rate(&saturation);
     let mut half_load = latency(target.clone(), &timeline, opts.clients, phase, half, 2).await?;
     // The nodes' own measure of the same (accepted -> notarized seen locally, no client or
     // subscription in the path): p50/p99 over each validator's recent local submissions.
@@ -691,7 +706,7 @@ async fn cometbft(opts: &Options) -> Result<Value> {
     let saturation = saturate(target.clone(), &timeline, opts.clients, phase, 4).await;
     let result = match saturation {
         Ok(saturation) => {
-            let half = saturation["tx_per_s"].as_f64().unwrap_or(0.0) / 2.0;
+            let half = opts.latency_rate(&saturation);
             latency(target, &timeline, opts.clients, phase, half, 5)
                 .await
                 .map(|l| (saturation, half, l))
