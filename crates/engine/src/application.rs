@@ -280,13 +280,15 @@ impl Application {
             return Err(Invalid::CursorShape);
         }
         let mut taken = TxHashSet::default();
+        let mut index = self.shared.verified_window.lock().expect("poisoned");
+        let recent = index.hold(window);
         for ((batch, spec), cursor) in block.batches.iter().zip(rollups.iter()).zip(&h.forced) {
             let plan = self.plan(
                 &l1.state,
                 spec,
                 p,
                 h.l1.number,
-                &|h| window.hashes().contains(h),
+                &|h| recent.contains(h),
                 &taken,
             );
             let (min, max) = (plan.min_cursor(), plan.max_cursor());
@@ -433,7 +435,7 @@ where
             self.shared.indexed_height()
         };
         let window = self.window(parent.clone(), ancestry, floor).await;
-        let mut in_flight = window.hashes().clone();
+        let mut in_flight = window.hashes();
         let (forced, forced_batches) = self.propose_forced(&parent.header, l1.number, &in_flight);
         for batch in &forced_batches {
             in_flight.extend(batch.tx_hashes());
@@ -487,7 +489,14 @@ where
             return false;
         }
         let window = self.window(parent.clone(), ancestry, None).await;
-        if let Some(dup) = window.first_repeat(&block) {
+        let repeat = self
+            .shared
+            .verified_window
+            .lock()
+            .expect("poisoned")
+            .hold(&window)
+            .first_repeat(&block);
+        if let Some(dup) = repeat {
             warn!(height = block.height(), reason = %Invalid::Duplicate(hex::encode(dup)), "rejecting block");
             return false;
         }

@@ -1,6 +1,9 @@
 //! State the application, the certificate reporter and the indexer share.
 
-use crate::handle::{Certified, Event, Handle};
+use crate::{
+    handle::{Certified, Event, Handle},
+    window::WindowIndex,
+};
 use commonware_codec::EncodeSize as _;
 use ordo_mempool::Mempool;
 use ordo_types::{Block, Digest};
@@ -84,6 +87,9 @@ pub(crate) struct Shared {
     pub(crate) mempool: Mempool,
     pub(crate) handle: Handle,
     pub(crate) recent: RecentBlocks,
+    /// The dedup window verification last checked (`verify` only: a proposal's window stops at
+    /// the finalized height, and moving the index there and back would rebuild it).
+    pub(crate) verified_window: Mutex<WindowIndex>,
     /// Last finalized height whose transactions left the mempool, plus one (0 = none yet).
     indexed: AtomicU64,
 }
@@ -94,6 +100,7 @@ impl Shared {
             mempool: handle.mempool.clone(),
             handle,
             recent: RecentBlocks::default(),
+            verified_window: Mutex::default(),
             indexed: AtomicU64::new(indexed.map_or(0, |h| h + 1)),
         }
     }
