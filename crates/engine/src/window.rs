@@ -99,6 +99,8 @@ impl Window {
 /// up to 64 blocks before every vote (~500,000 with full blocks).
 #[derive(Default)]
 pub(crate) struct WindowIndex {
+    /// The window held: the same blocks the recent-block cache holds (it keeps more than a
+    /// default window even when they are full), so holding them costs no copy.
     blocks: Vec<Arc<Block>>,
     /// How many of the held blocks carry each hash (a valid window carries each once; counting
     /// keeps a removal exact whatever the blocks were).
