@@ -280,6 +280,8 @@ impl Application {
             return Err(Invalid::CursorShape);
         }
         let mut taken = TxHashSet::default();
+        // Held again (a no-op unless it moved): another verification may have moved the index
+        // while this one waited for its L1 block above.
         let mut index = self.shared.verified_window.lock().expect("poisoned");
         let recent = index.hold(window);
         for ((batch, spec), cursor) in block.batches.iter().zip(rollups.iter()).zip(&h.forced) {

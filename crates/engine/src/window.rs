@@ -9,7 +9,8 @@
 //! what it walks is cached too: otherwise a restarted validator walked ~63 ancestors through
 //! marshal for each of its next 64 votes (70-100 ms a verification, measured after a leader
 //! kill, where it slowed the new leader's first view). Both paths yield the same blocks, since a
-//! digest names exactly one block.
+//! digest names exactly one block. The hashes themselves are looked up in a [`WindowIndex`],
+//! which follows the window from one verification to the next.
 
 use crate::shared::RecentBlocks;
 use commonware_consensus::marshal::ancestry::Ancestry;
