@@ -68,7 +68,12 @@ pub fn run(loaded: Loaded) -> Result<()> {
                 ttl: Duration::from_secs(config.consensus.mempool_ttl_secs),
                 clock: Default::default(),
             },
-            move |h| store.is_included(h).unwrap_or(false),
+            // An unreadable index counts nothing as included: finalization still drops the duplicates.
+            move |hashes| {
+                store
+                    .included(hashes)
+                    .unwrap_or_else(|_| vec![false; hashes.len()])
+            },
         )
         .map_err(|e| anyhow::anyhow!("cannot open the mempool: {e}"))?
     };

@@ -346,7 +346,7 @@ fn open_handle(dir: &Path, context: &Context) -> Result<Handle, String> {
                     ordo_mempool::WallClock::new(move || context.current().epoch_millis())
                 },
             },
-            move |h| store.is_included(h).unwrap_or(false),
+            move |hashes| store.included(hashes).unwrap(),
         )
         .map_err(|e| e.to_string())?
     };

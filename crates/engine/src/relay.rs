@@ -155,8 +155,8 @@ fn handle(
 
 fn admit(mempool: &Mempool, peer: &PublicKey, txs: Vec<(RollupId, Bytes)>) {
     let mut invalid = 0;
-    for (rollup, raw) in txs {
-        match mempool.admit_relayed(rollup, raw) {
+    for outcome in mempool.admit_relayed(txs) {
+        match outcome {
             Ok(_)
             | Err(SubmitError::Duplicate)
             | Err(SubmitError::AlreadyIncluded)
@@ -201,7 +201,7 @@ mod tests {
                 ttl: Duration::from_secs(3_600),
                 clock: WallClock::new(move || clock.current().epoch_millis()),
             },
-            |_| false,
+            |hashes| vec![false; hashes.len()],
         )
         .unwrap()
     }

@@ -132,7 +132,7 @@ struct Inner {
     max_pending_bytes_per_rollup: usize,
     ttl: Duration,
     clock: WallClock,
-    is_included: Box<dyn Fn(&TxHash) -> bool + Send + Sync>,
+    is_included: Box<dyn Fn(&[TxHash]) -> Vec<bool> + Send + Sync>,
     state: Arc<Mutex<State>>,
     /// Sent to while holding `state`, so the journal sees additions and removals in the same
     /// order as memory does.
@@ -155,15 +155,16 @@ impl Drop for Inner {
 
 impl Mempool {
     /// Opens (creating) the journal at `path` and reloads every pending transaction in arrival
-    /// order. `is_included` answers whether a transaction is finalized: those are dropped on
-    /// reload and refused on submission (the node passes a closure over its store).
+    /// order. `is_included` answers, for each of the hashes it is given, whether that transaction
+    /// is finalized: those are dropped on reload and refused on submission (the node passes a
+    /// closure over its store; it is asked for many hashes at once, so a store can batch reads).
     ///
     /// On reload, transactions of rollups no longer registered or over their rollup's current
     /// size limit are dropped too; caps are not applied, since every entry was acknowledged.
     pub fn open(
         path: &Path,
         cfg: Config,
-        is_included: impl Fn(&TxHash) -> bool + Send + Sync + 'static,
+        is_included: impl Fn(&[TxHash]) -> Vec<bool> + Send + Sync + 'static,
     ) -> Result<Self, OpenError> {
         let mut specs = BTreeMap::new();
         for spec in &cfg.rollups {
@@ -187,12 +188,13 @@ impl Mempool {
         let mut state = State::new(&cfg.rollups);
         let mut dropped = Vec::new();
         let mut seen = TxHashSet::with_capacity_and_hasher(records.len(), Default::default());
-        for (seq, record) in records {
-            let hash = tx_hash(&record.raw);
+        let hashes: Vec<TxHash> = records.iter().map(|(_, r)| tx_hash(&r.raw)).collect();
+        let included = is_included(&hashes);
+        for (((seq, record), hash), included) in records.into_iter().zip(hashes).zip(included) {
             let fits = specs.get(&record.rollup).is_some_and(|spec| {
                 record.raw.len() <= (spec.max_tx_bytes as usize).min(cfg.max_block_bytes)
             });
-            if !fits || !seen.insert(hash) || is_included(&hash) {
+            if !fits || !seen.insert(hash) || included {
                 dropped.push(seq);
                 state.next_seq = state.next_seq.max(seq + 1);
                 continue;
@@ -245,15 +247,77 @@ impl Mempool {
     /// Validates the transaction for its rollup, deduplicates it, enforces the lane's caps and
     /// returns its hash once it is durable.
     pub async fn submit(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
-        let (hash, persisted) = self.accept(rollup, raw, true)?;
+        let (hash, persisted) = self.accept(rollup, raw)?;
         Self::finish(hash, persisted.await)
     }
 
-    /// Admits a transaction a peer relayed: the same checks and caps as [`Self::submit`], but it
-    /// is neither journaled nor announced again (the peer that acknowledged it to its client
-    /// holds it durably and announces it again while it is pending).
-    pub fn admit_relayed(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
-        self.accept(rollup, raw, false).map(|(hash, _)| hash)
+    /// Admits transactions a peer relayed, with the same checks and caps as [`Self::submit`],
+    /// and returns what became of each, in order. They are neither journaled nor announced again
+    /// (the peer that acknowledged them to its client holds them durably and announces them again
+    /// while they are pending). A batch takes the pending set's lock twice and asks the inclusion
+    /// check once, however many transactions it carries.
+    pub fn admit_relayed(&self, txs: Vec<(RollupId, Bytes)>) -> Vec<Result<TxHash, SubmitError>> {
+        let inner = &*self.inner;
+        let mut outcomes: Vec<Result<TxHash, SubmitError>> = Vec::with_capacity(txs.len());
+        let mut candidates = Vec::with_capacity(txs.len());
+        {
+            let checked: Vec<_> = txs
+                .into_iter()
+                .map(|(rollup, raw)| self.identify(rollup, &raw).map(|hash| (rollup, raw, hash)))
+                .collect();
+            let state = self.state();
+            for check in checked {
+                let check = check.and_then(|(rollup, raw, hash)| {
+                    if state.by_hash.contains_key(&hash) {
+                        return Err(SubmitError::Duplicate);
+                    }
+                    Ok((rollup, raw, hash))
+                });
+                match check {
+                    Ok((rollup, raw, hash)) => {
+                        candidates.push((outcomes.len(), (rollup, raw, hash)));
+                        outcomes.push(Ok(hash));
+                    }
+                    Err(e) => outcomes.push(Err(e)),
+                }
+            }
+        }
+        // The signature checks, outside the lock.
+        candidates.retain(
+            |(at, (rollup, raw, _))| match inner.specs[rollup].check_tx(raw) {
+                Ok(()) => true,
+                Err(e) => {
+                    outcomes[*at] = Err(SubmitError::Invalid(e));
+                    false
+                }
+            },
+        );
+        let hashes: Vec<TxHash> = candidates.iter().map(|(_, (_, _, hash))| *hash).collect();
+        let included = (inner.is_included)(&hashes);
+        let arrived_ms = inner.clock.now_ms();
+        let mut state = self.state();
+        for ((at, (rollup, raw, hash)), included) in candidates.into_iter().zip(included) {
+            if included {
+                outcomes[at] = Err(SubmitError::AlreadyIncluded);
+                continue;
+            }
+            if let Err(e) = self.reserve(&state, rollup, &hash, raw.len()) {
+                outcomes[at] = Err(e);
+                continue;
+            }
+            let seq = state.next_seq;
+            let tx = Pending {
+                hash,
+                raw,
+                arrived_ms,
+                durable: true,
+                local: false,
+                announced_ms: 0,
+                announcements: 0,
+            };
+            state.insert(rollup, seq, tx);
+        }
+        outcomes
     }
 
     /// Locally accepted transactions from now on, as they are accepted (one listener: a new call
@@ -291,9 +355,11 @@ impl Mempool {
                 .copied()
                 .collect()
         };
+        let included = (self.inner.is_included)(&unknown);
         unknown
             .into_iter()
-            .filter(|h| !(self.inner.is_included)(h))
+            .zip(included)
+            .filter_map(|(hash, included)| (!included).then_some(hash))
             .collect()
     }
 
@@ -309,7 +375,7 @@ impl Mempool {
     /// [`Self::submit`] for synchronous callers (blocks the thread until the transaction is
     /// durable).
     pub fn submit_blocking(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
-        let (hash, persisted) = self.accept(rollup, raw, true)?;
+        let (hash, persisted) = self.accept(rollup, raw)?;
         Self::finish(hash, futures::executor::block_on(persisted))
     }
 
@@ -399,32 +465,24 @@ impl Mempool {
         self.len() == 0
     }
 
-    /// Checks and reserves the transaction in memory and queues its journal write; the receiver
-    /// hears when that write is synced. A `local` transaction is announced to the listener.
+    /// Checks and reserves a transaction a client of this node submitted in memory and queues its
+    /// journal write; the receiver hears when that write is synced. It is announced to the
+    /// listener.
     fn accept(
         &self,
         rollup: RollupId,
         raw: Bytes,
-        local: bool,
     ) -> Result<(TxHash, oneshot::Receiver<Result<(), String>>), SubmitError> {
         let inner = &*self.inner;
-        let spec = inner
-            .specs
-            .get(&rollup)
-            .ok_or(SubmitError::UnknownRollup(rollup))?;
-        if raw.len() > inner.max_block_bytes {
-            return Err(SubmitError::Invalid(TxError::TooLarge {
-                size: raw.len(),
-                limit: inner.max_block_bytes,
-            }));
-        }
-        let hash = tx_hash(&raw);
+        let hash = self.identify(rollup, &raw)?;
         // Cheap refusal of a resubmission before the (costly) signature check.
         if self.is_pending(&hash) {
             return Err(SubmitError::Duplicate);
         }
-        spec.check_tx(&raw).map_err(SubmitError::Invalid)?;
-        if (inner.is_included)(&hash) {
+        inner.specs[&rollup]
+            .check_tx(&raw)
+            .map_err(SubmitError::Invalid)?;
+        if (inner.is_included)(&[hash]).first() == Some(&true) {
             return Err(SubmitError::AlreadyIncluded);
         }
         let arrived_ms = inner.clock.now_ms();
@@ -432,38 +490,20 @@ impl Mempool {
         let (done, persisted) = oneshot::channel();
 
         let mut state = self.state();
-        if state.by_hash.contains_key(&hash) {
-            return Err(SubmitError::Duplicate);
-        }
-        // Finalized between the check above and now.
-        if state.was_recently_included(&hash) {
-            return Err(SubmitError::AlreadyIncluded);
-        }
-        let lane = &state.lanes[&rollup];
-        if lane.txs.len() >= inner.max_pending_txs_per_rollup
-            || lane.bytes + raw.len() > inner.max_pending_bytes_per_rollup
-        {
-            return Err(SubmitError::LaneFull { rollup });
-        }
+        self.reserve(&state, rollup, &hash, raw.len())?;
         let seq = state.next_seq;
-        let announce = local.then(|| raw.clone());
+        let announce = raw.clone();
         let tx = Pending {
             hash,
             raw,
             arrived_ms,
-            // A relayed transaction is held durably by the peer that acknowledged it (which
-            // announces it again while it is pending): it is not journaled here, and is offered
-            // to blocks at once.
-            durable: !local,
-            local,
-            announced_ms: if local { arrived_ms } else { 0 },
-            announcements: u32::from(local),
+            // Offered to blocks once the journal write is synced.
+            durable: false,
+            local: true,
+            announced_ms: arrived_ms,
+            announcements: 1,
         };
         state.insert(rollup, seq, tx);
-        if !local {
-            let _ = done.send(Ok(()));
-            return Ok((hash, persisted));
-        }
         let command = Command::Persist {
             rollup,
             seq,
@@ -477,20 +517,58 @@ impl Mempool {
             ));
         }
         drop(state);
-        if let Some(raw) = announce {
-            let mut listener = self
-                .inner
-                .announcements
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if listener
-                .as_ref()
-                .is_some_and(|l| l.unbounded_send((rollup, raw)).is_err())
-            {
-                *listener = None;
-            }
+        let mut listener = inner
+            .announcements
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if listener
+            .as_ref()
+            .is_some_and(|l| l.unbounded_send((rollup, announce)).is_err())
+        {
+            *listener = None;
         }
         Ok((hash, persisted))
+    }
+
+    /// The checks that need no state: a registered rollup and a size a block can carry. Returns
+    /// the transaction's hash.
+    fn identify(&self, rollup: RollupId, raw: &[u8]) -> Result<TxHash, SubmitError> {
+        let inner = &*self.inner;
+        if !inner.specs.contains_key(&rollup) {
+            return Err(SubmitError::UnknownRollup(rollup));
+        }
+        if raw.len() > inner.max_block_bytes {
+            return Err(SubmitError::Invalid(TxError::TooLarge {
+                size: raw.len(),
+                limit: inner.max_block_bytes,
+            }));
+        }
+        Ok(tx_hash(raw))
+    }
+
+    /// Whether a checked transaction of `bytes` may join `rollup`'s lane now: not pending, not
+    /// finalized since its inclusion check, and within the lane's caps.
+    fn reserve(
+        &self,
+        state: &State,
+        rollup: RollupId,
+        hash: &TxHash,
+        bytes: usize,
+    ) -> Result<(), SubmitError> {
+        if state.by_hash.contains_key(hash) {
+            return Err(SubmitError::Duplicate);
+        }
+        // Finalized between the inclusion check and now.
+        if state.was_recently_included(hash) {
+            return Err(SubmitError::AlreadyIncluded);
+        }
+        let lane = &state.lanes[&rollup];
+        if lane.txs.len() >= self.inner.max_pending_txs_per_rollup
+            || lane.bytes + bytes > self.inner.max_pending_bytes_per_rollup
+        {
+            return Err(SubmitError::LaneFull { rollup });
+        }
+        Ok(())
     }
 
     fn finish(

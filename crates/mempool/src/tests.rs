@@ -30,8 +30,23 @@ fn config() -> Config {
     }
 }
 
+/// The inclusion check of a chain that finalized nothing yet.
+fn nothing_included(hashes: &[TxHash]) -> Vec<bool> {
+    vec![false; hashes.len()]
+}
+
+/// The inclusion check of a chain that finalized only `finalized`.
+fn only_included(finalized: TxHash) -> impl Fn(&[TxHash]) -> Vec<bool> + Send + Sync {
+    move |hashes| hashes.iter().map(|h| *h == finalized).collect()
+}
+
+/// One transaction relayed alone.
+fn admit(pool: &Mempool, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
+    pool.admit_relayed(vec![(rollup, raw)]).remove(0)
+}
+
 fn open(dir: &tempfile::TempDir, cfg: Config) -> Mempool {
-    Mempool::open(dir.path(), cfg, |_| false).unwrap()
+    Mempool::open(dir.path(), cfg, nothing_included).unwrap()
 }
 
 /// A distinct `TX_BYTES`-byte opaque transaction.
@@ -249,7 +264,7 @@ fn duplicates_and_unknown_rollups_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let finalized = tx("finalized", 0);
     let finalized_hash = tx_hash(&finalized);
-    let pool = Mempool::open(dir.path(), config(), move |h| *h == finalized_hash).unwrap();
+    let pool = Mempool::open(dir.path(), config(), only_included(finalized_hash)).unwrap();
 
     let raw = tx("once", 0);
     let hash = block_on(pool.submit(1, raw.clone())).unwrap();
@@ -411,7 +426,7 @@ fn pending_transactions_survive_a_restart_in_arrival_order() {
 
     // Transactions finalized while the node was down are dropped on reload, for good.
     let finalized = tx_hash(&tx("b", 0));
-    let pool = Mempool::open(dir.path(), config(), move |h| *h == finalized).unwrap();
+    let pool = Mempool::open(dir.path(), config(), only_included(finalized)).unwrap();
     assert!(!pool.is_pending(&finalized));
     assert_eq!(pool.len(), 3);
     drop(pool);
@@ -518,13 +533,13 @@ fn open_errors_are_clear() {
     let mut cfg = config();
     cfg.rollups.push(opaque(2, 1));
     assert!(matches!(
-        Mempool::open(dir.path(), cfg, |_| false),
+        Mempool::open(dir.path(), cfg, nothing_included),
         Err(OpenError::DuplicateRollup(2))
     ));
 
     // The journal is locked while open.
     let pool = open(&dir, config());
-    let err = Mempool::open(dir.path(), config(), |_| false)
+    let err = Mempool::open(dir.path(), config(), nothing_included)
         .err()
         .unwrap();
     assert!(matches!(err, OpenError::Db { .. }), "{err}");
@@ -536,7 +551,7 @@ fn open_errors_are_clear() {
         let db = rocksdb::DB::open_default(dir.path()).unwrap();
         db.put(b"not-a-seq", b"x").unwrap();
     }
-    let err = Mempool::open(dir.path(), config(), |_| false)
+    let err = Mempool::open(dir.path(), config(), nothing_included)
         .err()
         .unwrap();
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
@@ -548,7 +563,7 @@ fn local_transactions_are_announced_relayed_ones_are_not() {
     let pool = open(&dir, config());
     let mut announced = pool.announcements();
     submit_all(&pool, 1, [tx("local", 0)]);
-    let relayed = pool.admit_relayed(2, tx("peer", 0)).unwrap();
+    let relayed = admit(&pool, 2, tx("peer", 0)).unwrap();
     assert_eq!(
         announced.try_recv().unwrap(),
         (1, tx("local", 0)),
@@ -561,18 +576,67 @@ fn local_transactions_are_announced_relayed_ones_are_not() {
     assert!(pool.is_pending(&relayed));
 
     // Relayed transactions pass the same checks as submissions.
+    assert_eq!(admit(&pool, 2, tx("peer", 0)), Err(SubmitError::Duplicate));
     assert_eq!(
-        pool.admit_relayed(2, tx("peer", 0)),
-        Err(SubmitError::Duplicate)
-    );
-    assert_eq!(
-        pool.admit_relayed(77, tx("peer", 1)),
+        admit(&pool, 77, tx("peer", 1)),
         Err(SubmitError::UnknownRollup(77))
     );
     assert!(matches!(
-        pool.admit_relayed(1, Bytes::from(vec![0u8; 2_000])),
+        admit(&pool, 1, Bytes::from(vec![0u8; 2_000])),
         Err(SubmitError::Invalid(_))
     ));
+}
+
+/// One relayed message: every transaction gets its own outcome, in order, and only the good ones
+/// join the pending set.
+#[test]
+fn a_relayed_batch_admits_the_good_transactions_and_refuses_each_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let finalized = tx("finalized", 0);
+    let pool = Mempool::open(
+        dir.path(),
+        Config {
+            max_pending_txs_per_rollup: 2,
+            ..config()
+        },
+        only_included(tx_hash(&finalized)),
+    )
+    .unwrap();
+    submit_all(&pool, 1, [tx("local", 0)]);
+    let batch = vec![
+        (1, tx("peer", 0)),
+        (1, tx("local", 0)),
+        (2, tx("peer", 1)),
+        (2, tx("peer", 1)),
+        (77, tx("peer", 2)),
+        (3, finalized),
+        (1, Bytes::from(vec![0u8; 2_000])),
+        (1, tx("peer", 3)),
+        (2, tx("peer", 4)),
+    ];
+    let outcomes = pool.admit_relayed(batch);
+    assert_eq!(outcomes[0], Ok(tx_hash(&tx("peer", 0))));
+    assert_eq!(outcomes[1], Err(SubmitError::Duplicate), "pending already");
+    assert_eq!(outcomes[2], Ok(tx_hash(&tx("peer", 1))));
+    assert_eq!(
+        outcomes[3],
+        Err(SubmitError::Duplicate),
+        "twice in one batch"
+    );
+    assert_eq!(outcomes[4], Err(SubmitError::UnknownRollup(77)));
+    assert_eq!(outcomes[5], Err(SubmitError::AlreadyIncluded));
+    assert!(matches!(outcomes[6], Err(SubmitError::Invalid(_))));
+    assert_eq!(outcomes[7], Err(SubmitError::LaneFull { rollup: 1 }));
+    assert_eq!(outcomes[8], Ok(tx_hash(&tx("peer", 4))));
+    assert_eq!(outcomes.len(), 9);
+    assert_eq!(
+        (
+            pool.pending_count(1),
+            pool.pending_count(2),
+            pool.pending_count(3)
+        ),
+        (2, 2, 0)
+    );
 }
 
 #[test]
@@ -606,7 +670,7 @@ fn pending_local_transactions_are_announced_again_until_included() {
     {
         let pool = open(&dir, config());
         submit_all(&pool, 1, (0..3).map(|i| tx("a", i)));
-        pool.admit_relayed(2, tx("peer", 0)).unwrap();
+        admit(&pool, 2, tx("peer", 0)).unwrap();
         // Just announced on submission: not due yet.
         assert!(pool
             .take_unannounced(Duration::from_secs(60), 100)
@@ -637,10 +701,10 @@ fn pending_local_transactions_are_announced_again_until_included() {
 fn a_peer_announcing_hashes_is_asked_only_for_what_is_unknown_here() {
     let dir = tempfile::tempdir().unwrap();
     let finalized = tx_hash(&tx("finalized", 0));
-    let pool = Mempool::open(dir.path(), config(), move |h| *h == finalized).unwrap();
+    let pool = Mempool::open(dir.path(), config(), only_included(finalized)).unwrap();
     submit_all(&pool, 1, [tx("local", 0)]);
-    pool.admit_relayed(2, tx("peer", 0)).unwrap();
-    pool.admit_relayed(1, tx("gone", 0)).unwrap();
+    admit(&pool, 2, tx("peer", 0)).unwrap();
+    admit(&pool, 1, tx("gone", 0)).unwrap();
     pool.remove_included(&[tx_hash(&tx("gone", 0))]);
     let unknown = tx_hash(&tx("unknown", 0));
     let announced = [

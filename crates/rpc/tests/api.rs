@@ -72,7 +72,7 @@ impl Node {
                 ttl: Duration::from_secs(600),
                 clock: Default::default(),
             },
-            move |hash| included.is_included(hash).unwrap_or(false),
+            move |hashes| included.included(hashes).unwrap(),
         )
         .unwrap();
         let handle = Handle {

@@ -294,16 +294,8 @@ impl Store {
 
         // A hash seen again (replayed in a later block, or twice in this one) keeps its first
         // location: that inclusion is the one that executed.
-        let hashes: Vec<&TxHash> = block.tx_hashes().iter().flatten().collect();
-        let mut already_indexed = Vec::with_capacity(hashes.len());
-        for found in
-            self.inner
-                .db
-                .batched_multi_get_cf(self.cf(CF_TXS), hashes.iter().copied(), false)
-        {
-            already_indexed.push(found.map_err(|source| self.db_error(source))?.is_some());
-        }
-        let mut already_indexed = already_indexed.into_iter();
+        let hashes: Vec<TxHash> = block.tx_hashes().iter().flatten().copied().collect();
+        let mut already_indexed = self.included(&hashes)?.into_iter();
         let mut seen = TxHashSet::with_capacity_and_hasher(hashes.len(), Default::default());
         for (position, (block_batch, batch_hashes)) in
             block.batches.iter().zip(block.tx_hashes()).enumerate()
@@ -407,6 +399,17 @@ impl Store {
     /// Whether the transaction is in a finalized block.
     pub fn is_included(&self, hash: &TxHash) -> Result<bool, StoreError> {
         Ok(self.get(CF_TXS, hash)?.is_some())
+    }
+
+    /// [`Self::is_included`] for each of `hashes`, in order, in one batched read (what a relayed
+    /// batch of transactions or a block's worth of hashes asks).
+    pub fn included(&self, hashes: &[TxHash]) -> Result<Vec<bool>, StoreError> {
+        self.inner
+            .db
+            .batched_multi_get_cf(self.cf(CF_TXS), hashes, false)
+            .into_iter()
+            .map(|found| Ok(found.map_err(|source| self.db_error(source))?.is_some()))
+            .collect()
     }
 
     /// Receipt of a finalized transaction, built from its rollup's stored batch only.
