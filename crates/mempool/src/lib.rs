@@ -118,6 +118,9 @@ pub enum OpenError {
     Writer(std::io::Error),
 }
 
+/// For each hash it is given, whether that transaction is in a finalized block.
+type InclusionCheck = dyn Fn(&[TxHash]) -> Vec<bool> + Send + Sync;
+
 /// Handle to the pending set; cheap to clone. The journal is flushed and closed when the last
 /// handle is dropped.
 #[derive(Clone)]
@@ -132,7 +135,7 @@ struct Inner {
     max_pending_bytes_per_rollup: usize,
     ttl: Duration,
     clock: WallClock,
-    is_included: Box<dyn Fn(&[TxHash]) -> Vec<bool> + Send + Sync>,
+    is_included: Box<InclusionCheck>,
     state: Arc<Mutex<State>>,
     /// Sent to while holding `state`, so the journal sees additions and removals in the same
     /// order as memory does.
