@@ -68,7 +68,8 @@ pub fn run(loaded: Loaded) -> Result<()> {
                 ttl: Duration::from_secs(config.consensus.mempool_ttl_secs),
                 clock: Default::default(),
             },
-            // An unreadable index counts nothing as included: finalization still drops the duplicates.
+            // An unreadable index counts nothing as included: finalization still drops the
+            // duplicates.
             move |hashes| {
                 store
                     .included(hashes)

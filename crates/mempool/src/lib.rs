@@ -263,23 +263,21 @@ impl Mempool {
         let inner = &*self.inner;
         let mut outcomes: Vec<Result<TxHash, SubmitError>> = Vec::with_capacity(txs.len());
         let mut candidates = Vec::with_capacity(txs.len());
+        let identified: Vec<_> = txs
+            .into_iter()
+            .map(|(rollup, raw)| self.identify(rollup, &raw).map(|hash| (rollup, raw, hash)))
+            .collect();
         {
-            let checked: Vec<_> = txs
-                .into_iter()
-                .map(|(rollup, raw)| self.identify(rollup, &raw).map(|hash| (rollup, raw, hash)))
-                .collect();
+            // Cheap refusal of resubmissions before the (costly) signature checks.
             let state = self.state();
-            for check in checked {
-                let check = check.and_then(|(rollup, raw, hash)| {
-                    if state.by_hash.contains_key(&hash) {
-                        return Err(SubmitError::Duplicate);
+            for (at, identified) in identified.into_iter().enumerate() {
+                match identified {
+                    Ok((_, _, hash)) if state.by_hash.contains_key(&hash) => {
+                        outcomes.push(Err(SubmitError::Duplicate));
                     }
-                    Ok((rollup, raw, hash))
-                });
-                match check {
-                    Ok((rollup, raw, hash)) => {
-                        candidates.push((outcomes.len(), (rollup, raw, hash)));
-                        outcomes.push(Ok(hash));
+                    Ok(candidate) => {
+                        outcomes.push(Ok(candidate.2));
+                        candidates.push((at, candidate));
                     }
                     Err(e) => outcomes.push(Err(e)),
                 }
