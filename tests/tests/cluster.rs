@@ -166,8 +166,9 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
         .as_u64()
         .unwrap();
     let chain_before = walk(&cluster, observer, before).await.digests;
+    // Asked through the observer: the leader spawned again just above may not serve RPC yet.
     let restart = cluster
-        .restart_all(0, Duration::from_secs(60))
+        .restart_all(observer, Duration::from_secs(60))
         .await
         .expect("a new block after the full restart");
     println!(
