@@ -4,7 +4,10 @@ use crate::config::Loaded;
 use anyhow::{Context as _, Result};
 use commonware_consensus::marshal;
 use commonware_cryptography::{ed25519, Signer};
-use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
+use commonware_p2p::{
+    authenticated::lookup, utils::StaticProvider, Address, AddressableManager,
+    AddressableTrackedPeers,
+};
 use commonware_runtime::{
     tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner as _, Supervisor as _,
 };
@@ -12,7 +15,10 @@ use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use commonware_utils::{ordered::Map, NZUsize, TryFromIterator, NZU32};
+use commonware_utils::{
+    ordered::{Map, Set},
+    NZUsize, TryFromIterator, NZU32,
+};
 use ordo_engine::{channels, Engine, ForcedRules, Handle, L1Config, Rules, Status, Timing};
 use ordo_l1::{FollowerConfig, L1State};
 use ordo_mempool::Mempool;
@@ -133,13 +139,13 @@ pub fn run(loaded: Loaded) -> Result<()> {
         p2p.dial_frequency = Duration::from_millis(50);
         p2p.peer_connection_cooldown = Duration::from_millis(200);
         let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
-        let peers: Map<ed25519::PublicKey, Address> = Map::try_from_iter(
-            validators
-                .iter()
-                .map(|(k, a)| (k.clone(), Address::from(*a))),
-        )
-        .expect("validators are unique");
-        oracle.track(0, peers);
+        oracle.track(0, dial_plan(&me, &validators));
+        // Consensus, block broadcast and backfill see every validator as a peer; only p2p's
+        // dialer sees the split.
+        let provider = StaticProvider::new(
+            0,
+            Set::from_iter_dedup(validators.iter().map(|(k, _)| k.clone())),
+        );
 
         // Per peer and channel. p2p preallocates peers x burst inbound slots per channel, so the
         // burst stays small; a few hundred messages per view window is far above what votes,
@@ -156,7 +162,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
             context.child("backfill"),
             marshal::resolver::p2p::Config {
                 public_key: me.clone(),
-                peer_provider: oracle.clone(),
+                peer_provider: provider.clone(),
                 blocker: oracle.clone(),
                 mailbox_size: NZUsize!(16_384),
                 fetch_timeout: commonware_utils::NonZeroDuration::new_panic(Duration::from_secs(2)),
@@ -190,7 +196,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
             context.child("engine"),
             ordo_engine::Config {
                 blocker: oracle.clone(),
-                provider: oracle.clone(),
+                provider,
                 me,
                 scheme,
                 partition_prefix: "ordo".into(),
@@ -274,9 +280,34 @@ pub fn run(loaded: Loaded) -> Result<()> {
     Ok(())
 }
 
+/// Which validators this one dials: of each pair, the one with the smaller identity key dials
+/// the other (primary peers are dialed, secondary ones only accepted). When both dialed, both
+/// connections could fail: each side had reserved the peer for its own dial and refused the
+/// other's, and with 50 ms between validators the two retried into each other again for up to
+/// ~3 s after a start (connections came up and were closed a round trip later).
+fn dial_plan(
+    me: &ed25519::PublicKey,
+    validators: &[(ed25519::PublicKey, std::net::SocketAddr)],
+) -> AddressableTrackedPeers<ed25519::PublicKey> {
+    let (dialed, accepted): (Vec<_>, Vec<_>) = validators
+        .iter()
+        .map(|(k, a)| (k.clone(), Address::from(*a)))
+        .partition(|(k, _)| k >= me);
+    AddressableTrackedPeers::new(
+        Map::try_from_iter(dialed).expect("validators are unique"),
+        Map::try_from_iter(accepted).expect("validators are unique"),
+    )
+}
+
+/// Logs at `RUST_LOG` if it is set (to look closer at one run without editing its
+/// configuration), else at `node.log_level`.
 fn init_logging(level: &str, json: bool) -> Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .with_context(|| format!("invalid `node.log_level` `{level}`"))?;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(from_env) => tracing_subscriber::EnvFilter::try_new(&from_env)
+            .with_context(|| format!("invalid RUST_LOG `{from_env}`"))?,
+        Err(_) => tracing_subscriber::EnvFilter::try_new(level)
+            .with_context(|| format!("invalid `node.log_level` `{level}`"))?,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
@@ -286,4 +317,40 @@ fn init_logging(level: &str, json: bool) -> Result<()> {
         builder.try_init()
     };
     result.map_err(|e| anyhow::anyhow!("cannot initialise logging: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn of_each_pair_of_validators_exactly_one_dials_the_other() {
+        let validators: Vec<(ed25519::PublicKey, SocketAddr)> = (0..5u16)
+            .map(|i| {
+                let key = ed25519::PrivateKey::from_seed(u64::from(i)).public_key();
+                (key, SocketAddr::from(([127, 0, 0, 1], 9000 + i)))
+            })
+            .collect();
+        let plans: Vec<_> = validators
+            .iter()
+            .map(|(me, _)| dial_plan(me, &validators))
+            .collect();
+        let dials = |a: usize, b: usize| plans[a].primary.get_value(&validators[b].0).is_some();
+        for a in 0..validators.len() {
+            let plan = &plans[a];
+            assert_eq!(
+                plan.primary.len() + plan.secondary.len(),
+                validators.len(),
+                "every validator is tracked, dialed or accepted"
+            );
+            for b in (0..validators.len()).filter(|&b| b != a) {
+                assert_ne!(dials(a, b), dials(b, a), "validators {a} and {b}");
+                let key = &validators[b].0;
+                let address = plan.primary.get_value(key);
+                let address = address.or_else(|| plan.secondary.get_value(key));
+                assert_eq!(address, Some(&Address::from(validators[b].1)));
+            }
+        }
+    }
 }

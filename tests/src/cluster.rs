@@ -434,8 +434,8 @@ impl Drop for Cluster {
         for i in 0..self.len() {
             self.kill(i);
         }
-        if std::thread::panicking() {
-            // Keep logs of a failed run for inspection.
+        if std::thread::panicking() || std::env::var_os("ORDO_KEEP_LOGS").is_some() {
+            // Keep logs of a failed run (or of every run, if asked) for inspection.
             let path = self.dir.path().to_path_buf();
             eprintln!("cluster logs kept in {}", path.display());
             let _ = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir")).keep();

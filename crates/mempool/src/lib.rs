@@ -85,6 +85,14 @@ impl std::fmt::Debug for WallClock {
     }
 }
 
+/// A locally accepted transaction, as [`Mempool::announcements`] hands it to the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    pub hash: TxHash,
+    pub rollup: RollupId,
+    pub raw: Bytes,
+}
+
 /// Why a transaction was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
@@ -142,7 +150,7 @@ struct Inner {
     commands: mpsc::Sender<Command>,
     writer: Option<thread::JoinHandle<()>>,
     /// Where locally accepted transactions are announced, once someone listens.
-    announcements: Mutex<Option<async_mpsc::UnboundedSender<(RollupId, Bytes)>>>,
+    announcements: Mutex<Option<async_mpsc::UnboundedSender<Announcement>>>,
 }
 
 impl Drop for Inner {
@@ -324,7 +332,7 @@ impl Mempool {
     /// Locally accepted transactions from now on, as they are accepted (one listener: a new call
     /// replaces the previous one). Transactions already pending are announced through
     /// [`Self::take_unannounced`].
-    pub fn announcements(&self) -> async_mpsc::UnboundedReceiver<(RollupId, Bytes)> {
+    pub fn announcements(&self) -> async_mpsc::UnboundedReceiver<Announcement> {
         let (sender, receiver) = async_mpsc::unbounded();
         *self
             .inner
@@ -522,10 +530,14 @@ impl Mempool {
             .announcements
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if listener
-            .as_ref()
-            .is_some_and(|l| l.unbounded_send((rollup, announce)).is_err())
-        {
+        if listener.as_ref().is_some_and(|l| {
+            let announcement = Announcement {
+                hash,
+                rollup,
+                raw: announce,
+            };
+            l.unbounded_send(announcement).is_err()
+        }) {
             *listener = None;
         }
         Ok((hash, persisted))

@@ -564,11 +564,13 @@ fn local_transactions_are_announced_relayed_ones_are_not() {
     let mut announced = pool.announcements();
     submit_all(&pool, 1, [tx("local", 0)]);
     let relayed = admit(&pool, 2, tx("peer", 0)).unwrap();
+    let announcement = announced.try_recv().unwrap();
     assert_eq!(
-        announced.try_recv().unwrap(),
+        (announcement.rollup, announcement.raw.clone()),
         (1, tx("local", 0)),
         "a client's transaction is announced at once"
     );
+    assert_eq!(announcement.hash, tx_hash(&announcement.raw));
     assert!(
         announced.try_recv().is_err(),
         "a relayed one is not announced again"

@@ -66,7 +66,8 @@ usage: ordo-bench [options]   (what each phase measures: tests/src/bin/bench.rs)
                          latency of two builds is compared at the same load
   --quick                shorter phases and fewer runs
   --no-ordo, --no-cometbft, --no-delay   leave that part out
-Environment: ORDO_NODE (the node binary), COMETBFT_BIN.";
+Environment: ORDO_NODE (the node binary), COMETBFT_BIN, ORDO_KEEP_LOGS (keep each cluster's
+directory and validator logs; the validators log at RUST_LOG).";
 
 struct Options {
     validators: usize,
