@@ -337,8 +337,7 @@ mod tests {
             .map(|(me, _)| dial_plan(me, &validators))
             .collect();
         let dials = |a: usize, b: usize| plans[a].primary.get_value(&validators[b].0).is_some();
-        for a in 0..validators.len() {
-            let plan = &plans[a];
+        for (a, plan) in plans.iter().enumerate() {
             assert_eq!(
                 plan.primary.len() + plan.secondary.len(),
                 validators.len(),

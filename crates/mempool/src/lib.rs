@@ -530,14 +530,15 @@ impl Mempool {
             .announcements
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if listener.as_ref().is_some_and(|l| {
-            let announcement = Announcement {
-                hash,
-                rollup,
-                raw: announce,
-            };
-            l.unbounded_send(announcement).is_err()
-        }) {
+        let announcement = Announcement {
+            hash,
+            rollup,
+            raw: announce,
+        };
+        if listener
+            .as_ref()
+            .is_some_and(|l| l.unbounded_send(announcement).is_err())
+        {
             *listener = None;
         }
         Ok((hash, persisted))
