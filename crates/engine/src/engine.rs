@@ -5,6 +5,7 @@ use crate::{
     application::{Application, L1Config, Rules},
     handle::Handle,
     indexer::{self, FinalizationSource},
+    proposer::{self, Connected, WatchProposer},
     relay,
     reporter::{self, BlockSource, CertificateReporter},
     shared::Shared,
@@ -30,7 +31,7 @@ use commonware_runtime::{
     spawn_cell, Clock, ContextCell, Handle as TaskHandle, Metrics, Spawner, Storage,
 };
 use commonware_storage::archive::immutable;
-use commonware_utils::{NZUsize, NonZeroDuration, NZU64};
+use commonware_utils::{channel::watch, NZUsize, NonZeroDuration, NZU64};
 use futures::{future::try_join_all, FutureExt};
 use governor::clock::Clock as GClock;
 use ordo_types::{
@@ -169,7 +170,7 @@ type Simplex<E, B> = Consensus<
     Elector,
     B,
     Digest,
-    Marshaled<E>,
+    WatchProposer<E, Marshaled<E>>,
     Marshaled<E>,
     ConsensusReporter<E>,
     Sequential,
@@ -193,6 +194,8 @@ where
     certificates: futures::channel::mpsc::UnboundedReceiver<Certificate>,
     /// Blocks peers that send malformed transaction relays.
     relay_blocker: B,
+    /// Where the relay publishes the connected peers (read by [`WatchProposer`]).
+    connected: watch::Sender<Connected>,
     /// Every validator's identity (peers asked for missing finalizations).
     participants: Vec<PublicKey>,
 }
@@ -329,6 +332,13 @@ where
             (Some(certificate_reporter), Some(marshaled.clone())).into();
 
         let relay_blocker = cfg.blocker.clone();
+        let (connected, connected_rx) = proposer::connected();
+        let automaton = WatchProposer::new(
+            context.child("proposer"),
+            marshaled.clone(),
+            cfg.me.clone(),
+            connected_rx,
+        );
         let timing = cfg.timing;
         let elector = timing.elector();
         let consensus = Consensus::new(
@@ -336,7 +346,7 @@ where
             simplex::Config {
                 epoch: EPOCH,
                 scheme: cfg.scheme,
-                automaton: marshaled.clone(),
+                automaton,
                 relay: marshaled.clone(),
                 reporter,
                 track_historical_votes: false,
@@ -374,6 +384,7 @@ where
             shared,
             certificates,
             relay_blocker,
+            connected,
             participants,
         }
     }
@@ -472,9 +483,10 @@ where
         let relay_handle = context.child("relay").dedicated().spawn({
             let mempool = self.shared.mempool.clone();
             let blocker = self.relay_blocker;
+            let connected = self.connected;
             move |context| async move {
                 ordo_mempool::priority::lower_to_ingress();
-                relay::run(context, mempool, blocker, relay).await
+                relay::run(context, mempool, blocker, connected, relay).await
             }
         });
         // Start the application before consensus so replayed consensus events are handled.

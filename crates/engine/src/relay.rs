@@ -13,10 +13,12 @@
 //! message is blocked. The message codec is `ordo_types::relay` (so `fuzz/` can reach it
 //! without the engine).
 
+use crate::proposer::{self, Connected};
 use bytes::Bytes;
 use commonware_macros::select;
 use commonware_p2p::{Blocker, CheckedSender as _, Receiver, Recipients, Sender};
 use commonware_runtime::Clock;
+use commonware_utils::channel::watch;
 use futures::StreamExt;
 use ordo_mempool::{Announcement, Mempool, SubmitError};
 use ordo_types::{
@@ -49,6 +51,7 @@ pub(crate) async fn run<E: Clock>(
     context: E,
     mempool: Mempool,
     mut blocker: impl Blocker<PublicKey = PublicKey>,
+    connected: watch::Sender<Connected>,
     (mut sender, mut receiver): (
         impl Sender<PublicKey = PublicKey>,
         impl Receiver<PublicKey = PublicKey>,
@@ -59,7 +62,7 @@ pub(crate) async fn run<E: Clock>(
     let mut batch_bytes = 0;
     let mut flush_at = None;
     let mut reannounce_at = context.current() + FLUSH_INTERVAL;
-    let mut reconnects = Reconnects::default();
+    let mut reconnects = Reconnects::new(connected);
     let mut reconnect_check_at = context.current();
     loop {
         let deadline = flush_at
@@ -119,16 +122,25 @@ fn send(sender: &mut impl Sender<PublicKey = PublicKey>, batch: &mut Vec<(Rollup
 /// mesh still forming at a start, a restart, a dropped connection) never reach it; without this
 /// they waited for re-announcement, and with 50 ms between validators and connections flapping
 /// at the start, ~1% of the delayed benchmark's transactions took 2-7 s instead of ~0.3 s.
-#[derive(Default)]
 struct Reconnects {
     /// Hashes of the local transactions sent in the last [`REANNOUNCE_INTERVAL`], oldest first;
     /// older ones are re-announced when due anyway.
     recent: VecDeque<(SystemTime, TxHash)>,
     /// The peers connected when last checked.
     connected: Vec<PublicKey>,
+    /// Where each check is published (for [`crate::proposer::WatchProposer`]).
+    published: watch::Sender<Connected>,
 }
 
 impl Reconnects {
+    fn new(published: watch::Sender<Connected>) -> Self {
+        Self {
+            recent: VecDeque::new(),
+            connected: Vec::new(),
+            published,
+        }
+    }
+
     fn pushed(&mut self, now: SystemTime, hash: TxHash) {
         self.recent.push_back((now, hash));
     }
@@ -146,6 +158,7 @@ impl Reconnects {
             Ok(checked) => checked.recipients(),
             Err(_) => return,
         };
+        proposer::publish(&self.published, &connected);
         let arrived: Vec<&PublicKey> = connected
             .iter()
             .filter(|p| !self.connected.contains(p))
@@ -318,9 +331,15 @@ mod tests {
                     .await
                     .unwrap();
                 let (pool, blocker) = (pool.clone(), relays.oracle.control(key.clone()));
-                context
-                    .child("relay")
-                    .spawn(move |context| run(context, pool, blocker, channel));
+                context.child("relay").spawn(move |context| {
+                    run(
+                        context,
+                        pool,
+                        blocker,
+                        crate::proposer::connected().0,
+                        channel,
+                    )
+                });
             }
             relays
         }
