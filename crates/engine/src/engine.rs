@@ -19,11 +19,11 @@ use commonware_consensus::{
         standard::{Inline, Standard},
     },
     simplex::{self, elector::RoundRobin, Engine as Consensus},
-    types::{Epoch, FixedEpocher, Height, Round, TermLength, ViewDelta},
+    types::{Epoch, FixedEpocher, Height, TermLength, ViewDelta},
     Reporters,
 };
 use commonware_cryptography::{certificate::ConstantProvider, sha256::Sha256, Digested};
-use commonware_p2p::{Blocker, Provider, Receiver, Recipients, Sender};
+use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_resolver::TargetedResolver;
 use commonware_runtime::{
@@ -170,7 +170,7 @@ type Simplex<E, B> = Consensus<
     Elector,
     B,
     Digest,
-    WatchProposer<E, Marshaled<E>, MarshalMailbox<Scheme, Standard<Block>>>,
+    WatchProposer<E, Marshaled<E>>,
     Marshaled<E>,
     ConsensusReporter<E>,
     Sequential,
@@ -336,10 +336,8 @@ where
         let automaton = WatchProposer::new(
             context.child("proposer"),
             marshaled.clone(),
-            marshal_mailbox.clone(),
             cfg.me.clone(),
             connected_rx,
-            cfg.timing.certification_timeout,
         );
         let timing = cfg.timing;
         let elector = timing.elector();
@@ -508,13 +506,6 @@ where
         } else {
             warn!("engine stopped");
         }
-    }
-}
-
-impl proposer::Forward for MarshalMailbox<Scheme, Standard<Block>> {
-    fn forward(&self, round: Round, block: Digest) {
-        // Best effort: a full mailbox only loses a liveness aid.
-        let _ = MarshalMailbox::forward(self, round, block, Recipients::All);
     }
 }
 

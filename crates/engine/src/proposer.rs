@@ -1,23 +1,15 @@
-//! Ends the wait for a block whose proposer disconnected, and passes the block on if this node has it.
+//! Gives up verifying a proposal whose block can no longer arrive: its proposer disconnected.
 //!
 //! A leader's notarize vote and its block travel apart (the vote channel; marshal's buffered
 //! broadcast). A leader killed between the two leaves its peers with the proposal and no block,
 //! and marshal's inline verification waits for the block without a bound. Simplex disarms the
 //! leader timeout (200 ms) once it has a proposal, so the view then ended only at the
 //! certification timeout (500 ms): ~1 leader kill in 14 took 430-490 ms to fail over instead of
-//! ~200 ms. Buffered broadcast sends a block once and only from its proposer, so the block is
-//! not coming once the proposer is gone, unless a peer that has it sends it on. [`WatchProposer`]
-//! does both halves:
-//!
-//! - A follower still waiting for the block when two looks in a row, taken after its verification
-//!   began, lack the proposer, drops the verdict, and simplex nullifies the view at once
-//!   (`IgnoredProposal`). That is always safe: a nullify vote only says "not this view"; if the
-//!   others notarize the block anyway, certification fetches it.
-//! - A follower that verified the block and then sees its proposer gone (within the
-//!   certification timeout) forwards the block to its peers ([`Forward`]). Without that, a kill
-//!   after the block reached one follower only still cost the certification timeout: that
-//!   follower voted to notarize, and simplex nullifies a view it voted for only at that timeout.
-//!   The second look of the first half gives the forwarded block time to arrive.
+//! ~200 ms. Buffered broadcast sends a block once and only from its proposer, so when a check made
+//! after the verification began finds the proposer disconnected, the block is not coming.
+//! [`WatchProposer`] then drops the verdict, and simplex nullifies the view at once
+//! (`IgnoredProposal`). That is always safe: a nullify vote only says "not this view"; if the
+//! others notarize the block anyway, certification fetches it.
 //!
 //! The connected peers are the relay's: it looks at them every 50 ms ([`Connected`]).
 
@@ -25,10 +17,10 @@ use commonware_consensus::{
     simplex::types::Context, types::Round, Automaton, CertifiableAutomaton, Handoff,
 };
 use commonware_macros::select;
-use commonware_runtime::{Clock, Spawner};
+use commonware_runtime::Spawner;
 use commonware_utils::channel::{oneshot, watch};
 use ordo_types::{Digest, PublicKey};
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 use tracing::debug;
 
 /// The peers connected at the relay's latest look, and how many looks it has taken.
@@ -52,87 +44,45 @@ pub(crate) fn publish(sender: &watch::Sender<Connected>, peers: &[PublicKey]) {
     });
 }
 
-/// Sends a block this node holds to its connected peers (marshal's forward).
-pub(crate) trait Forward: Clone + Send + Sync + 'static {
-    fn forward(&self, round: Round, block: Digest);
-}
-
-/// An automaton whose verifications end, unanswered, once their proposer is seen disconnected,
-/// and whose verified blocks are forwarded when their proposer disconnects soon after.
-pub(crate) struct WatchProposer<E, A, F> {
+/// An automaton whose verifications end, unanswered, once their proposer is seen disconnected.
+pub(crate) struct WatchProposer<E, A> {
     context: Arc<E>,
     inner: A,
-    forward: F,
     me: PublicKey,
     connected: watch::Receiver<Connected>,
-    /// How long after its verification a block is forwarded: past the certification timeout its
-    /// view has ended anyway.
-    forward_window: Duration,
 }
 
-impl<E, A, F> WatchProposer<E, A, F> {
+impl<E, A> WatchProposer<E, A> {
     pub(crate) fn new(
         context: E,
         inner: A,
-        forward: F,
         me: PublicKey,
         connected: watch::Receiver<Connected>,
-        forward_window: Duration,
     ) -> Self {
         Self {
             context: Arc::new(context),
             inner,
-            forward,
             me,
             connected,
-            forward_window,
         }
     }
 }
 
-impl<E, A: Clone, F: Clone> Clone for WatchProposer<E, A, F> {
+impl<E, A: Clone> Clone for WatchProposer<E, A> {
     fn clone(&self) -> Self {
         Self {
             context: self.context.clone(),
             inner: self.inner.clone(),
-            forward: self.forward.clone(),
             me: self.me.clone(),
             connected: self.connected.clone(),
-            forward_window: self.forward_window,
         }
     }
 }
 
-/// Counts the looks, taken after `since`, that lack `leader` in a row.
-struct Absence<'a> {
-    leader: &'a PublicKey,
-    since: u64,
-    in_a_row: u32,
-}
-
-impl Absence<'_> {
-    /// Takes the latest look into account; returns how many in a row lacked the leader.
-    fn look(&mut self, connected: &Connected) -> u32 {
-        if connected.checks <= self.since {
-            return 0;
-        }
-        if connected.peers.contains(self.leader) {
-            self.in_a_row = 0;
-        } else {
-            self.in_a_row += 1;
-        }
-        self.in_a_row
-    }
-}
-
-/// Looks in a row without the proposer after which a missing block is given up.
-const ABSENT_LOOKS_TO_GIVE_UP: u32 = 2;
-
-impl<E, A, F> Automaton for WatchProposer<E, A, F>
+impl<E, A> Automaton for WatchProposer<E, A>
 where
-    E: Spawner + Clock,
+    E: Spawner,
     A: Automaton<Context = Context<Digest, PublicKey>, Digest = Digest>,
-    F: Forward,
 {
     type Context = Context<Digest, PublicKey>;
     type Digest = Digest;
@@ -153,90 +103,46 @@ where
             return verdict;
         }
         let (mut tx, rx) = oneshot::channel();
-        let forward = self.forward.clone();
-        let window = self.forward_window;
-        self.context
-            .child("watch_proposer")
-            .spawn(move |context| async move {
-                let mut absence = Absence {
-                    leader: &leader,
-                    since,
-                    in_a_row: 0,
-                };
-                // While the block is awaited: give it up once the proposer is gone.
-                loop {
-                    select! {
-                        _ = tx.closed() => return,
-                        result = &mut verdict => {
-                            match result {
-                                Ok(true) => {
-                                    let _ = tx.send(true);
-                                    break;
-                                }
-                                Ok(false) => {
-                                    let _ = tx.send(false);
-                                }
-                                Err(_) => {}
+        self.context.child("watch_proposer").spawn(move |_| async move {
+            loop {
+                select! {
+                    _ = tx.closed() => return,
+                    result = &mut verdict => {
+                        if let Ok(valid) = result {
+                            let _ = tx.send(valid);
+                        }
+                        return;
+                    },
+                    changed = connected.changed() => {
+                        if changed.is_err() {
+                            // No relay any more to tell: wait for the verdict alone.
+                            select! {
+                                _ = tx.closed() => {},
+                                result = verdict => {
+                                    if let Ok(valid) = result {
+                                        let _ = tx.send(valid);
+                                    }
+                                },
                             }
                             return;
-                        },
-                        changed = connected.changed() => {
-                            if changed.is_err() {
-                                // No relay any more to tell: wait for the verdict alone.
-                                select! {
-                                    _ = tx.closed() => {},
-                                    result = verdict => {
-                                        if let Ok(valid) = result {
-                                            let _ = tx.send(valid);
-                                        }
-                                    },
-                                }
-                                return;
-                            }
-                            let absent = absence.look(&connected.borrow_and_update());
-                            if absent >= ABSENT_LOOKS_TO_GIVE_UP {
-                                debug!(?round, %leader, "proposer disconnected before its block arrived: not voting on it");
-                                return;
-                            }
-                        },
-                    }
+                        }
+                        let now = connected.borrow_and_update();
+                        if now.checks > since && !now.peers.contains(&leader) {
+                            debug!(?round, %leader, "proposer disconnected before its block arrived: not voting on it");
+                            return;
+                        }
+                    },
                 }
-                // Verified and voted: pass the block on if its proposer goes before the view
-                // can have ended.
-                let forward_it = || {
-                    debug!(?round, %leader, "proposer disconnected after its block arrived: forwarding it");
-                    forward.forward(round, payload);
-                };
-                if absence.in_a_row > 0 {
-                    forward_it();
-                    return;
-                }
-                let deadline = context.sleep(window);
-                futures::pin_mut!(deadline);
-                loop {
-                    select! {
-                        _ = &mut deadline => return,
-                        changed = connected.changed() => {
-                            if changed.is_err() {
-                                return;
-                            }
-                            if absence.look(&connected.borrow_and_update()) > 0 {
-                                forward_it();
-                                return;
-                            }
-                        },
-                    }
-                }
-            });
+            }
+        });
         rx
     }
 }
 
-impl<E, A, F> CertifiableAutomaton for WatchProposer<E, A, F>
+impl<E, A> CertifiableAutomaton for WatchProposer<E, A>
 where
-    E: Spawner + Clock,
+    E: Spawner,
     A: CertifiableAutomaton<Context = Context<Digest, PublicKey>, Digest = Digest>,
-    F: Forward,
 {
     async fn prepare(&mut self, context: Self::Context) -> oneshot::Receiver<Handoff<Digest>> {
         self.inner.prepare(context).await
@@ -252,7 +158,7 @@ mod tests {
     use super::*;
     use commonware_consensus::types::{Epoch, View};
     use commonware_cryptography::{ed25519::PrivateKey, Hasher as _, Sha256, Signer as _};
-    use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+    use commonware_runtime::{deterministic, Clock as _, Runner as _, Supervisor as _};
     use std::{
         sync::{Arc, Mutex},
         time::Duration,
@@ -303,59 +209,26 @@ mod tests {
         }
     }
 
-    /// Records what marshal was asked to forward.
-    #[derive(Clone, Default)]
-    struct Forwarded(Arc<Mutex<Vec<(Round, Digest)>>>);
-
-    impl Forward for Forwarded {
-        fn forward(&self, round: Round, block: Digest) {
-            self.0.lock().unwrap().push((round, block));
-        }
-    }
-
-    impl Forwarded {
-        fn all(&self) -> Vec<(Round, Digest)> {
-            self.0.lock().unwrap().clone()
-        }
-    }
-
-    const WINDOW: Duration = Duration::from_millis(500);
-
-    /// A watched verification, what it waits on, what it forwarded, and where the relay's
-    /// looks are published.
+    /// A watched verification, what it waits on, and where the relay's looks are published.
     struct Setup {
-        watched: WatchProposer<deterministic::Context, Held, Forwarded>,
+        watched: WatchProposer<deterministic::Context, Held>,
         held: Held,
-        forwarded: Forwarded,
         looks: watch::Sender<Connected>,
     }
 
     fn setup(context: &deterministic::Context) -> Setup {
         let (looks, connected) = super::connected();
         let held = Held::default();
-        let forwarded = Forwarded::default();
-        let watched = WatchProposer::new(
-            context.child("watch"),
-            held.clone(),
-            forwarded.clone(),
-            key(0),
-            connected,
-            WINDOW,
-        );
+        let watched = WatchProposer::new(context.child("watch"), held.clone(), key(0), connected);
         Setup {
             watched,
             held,
-            forwarded,
             looks,
         }
     }
 
-    fn pending(verdict: &mut oneshot::Receiver<bool>) -> bool {
-        matches!(verdict.try_recv(), Err(oneshot::error::TryRecvError::Empty))
-    }
-
     #[test]
-    fn a_verification_ends_unanswered_once_its_proposer_is_seen_disconnected_twice() {
+    fn a_verification_ends_unanswered_once_its_proposer_is_seen_disconnected() {
         deterministic::Runner::default().start(|context| async move {
             let mut s = setup(&context);
             let leader = key(1);
@@ -367,14 +240,8 @@ mod tests {
             publish(&s.looks, &[leader.clone(), key(2)]);
             context.sleep(Duration::from_millis(10)).await;
             assert!(
-                pending(&mut verdict),
+                matches!(verdict.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
                 "still waiting while the proposer is connected"
-            );
-            publish(&s.looks, &[key(2)]);
-            context.sleep(Duration::from_millis(10)).await;
-            assert!(
-                pending(&mut verdict),
-                "one look without it leaves time for a peer to forward the block"
             );
             publish(&s.looks, &[key(2)]);
             context.sleep(Duration::from_millis(10)).await;
@@ -439,95 +306,6 @@ mod tests {
             ));
             s.held.take().send(true).unwrap();
             assert_eq!(own.await, Ok(true));
-        });
-    }
-
-    #[test]
-    fn a_proposer_seen_again_restarts_the_count() {
-        deterministic::Runner::default().start(|context| async move {
-            let mut s = setup(&context);
-            let leader = key(1);
-            let mut verdict = s
-                .watched
-                .verify(proposal_by(leader.clone()), digest(b"block"))
-                .await;
-            for peers in [vec![key(2)], vec![leader.clone()], vec![key(2)]] {
-                publish(&s.looks, &peers);
-                context.sleep(Duration::from_millis(10)).await;
-            }
-            assert!(pending(&mut verdict), "no two looks in a row lacked it");
-            s.held.take().send(true).unwrap();
-            assert_eq!(verdict.await, Ok(true));
-        });
-    }
-
-    #[test]
-    fn a_verified_block_is_forwarded_once_when_its_proposer_disconnects_soon_after() {
-        deterministic::Runner::default().start(|context| async move {
-            let mut s = setup(&context);
-            let leader = key(1);
-            let proposal = proposal_by(leader.clone());
-            let round = proposal.round;
-            let verdict = s.watched.verify(proposal, digest(b"block")).await;
-            s.held.take().send(true).unwrap();
-            assert_eq!(verdict.await, Ok(true), "the vote is not held back");
-            publish(&s.looks, &[leader.clone(), key(2)]);
-            context.sleep(Duration::from_millis(10)).await;
-            assert!(s.forwarded.all().is_empty(), "its proposer is still there");
-            publish(&s.looks, &[key(2)]);
-            context.sleep(Duration::from_millis(10)).await;
-            assert_eq!(s.forwarded.all(), vec![(round, digest(b"block"))]);
-            publish(&s.looks, &[key(2)]);
-            context.sleep(Duration::from_millis(10)).await;
-            assert_eq!(s.forwarded.all().len(), 1, "forwarded once");
-        });
-    }
-
-    #[test]
-    fn a_block_verified_after_its_proposer_was_seen_gone_is_forwarded_at_once() {
-        deterministic::Runner::default().start(|context| async move {
-            let mut s = setup(&context);
-            let verdict = s
-                .watched
-                .verify(proposal_by(key(1)), digest(b"block"))
-                .await;
-            publish(&s.looks, &[key(2)]);
-            context.sleep(Duration::from_millis(10)).await;
-            s.held.take().send(true).unwrap();
-            assert_eq!(verdict.await, Ok(true));
-            context.sleep(Duration::from_millis(1)).await;
-            assert_eq!(s.forwarded.all().len(), 1, "no further look needed");
-        });
-    }
-
-    #[test]
-    fn a_block_verified_long_ago_is_not_forwarded() {
-        deterministic::Runner::default().start(|context| async move {
-            let mut s = setup(&context);
-            let verdict = s
-                .watched
-                .verify(proposal_by(key(1)), digest(b"block"))
-                .await;
-            s.held.take().send(true).unwrap();
-            assert_eq!(verdict.await, Ok(true));
-            context.sleep(WINDOW + Duration::from_millis(1)).await;
-            publish(&s.looks, &[key(2)]);
-            context.sleep(Duration::from_millis(10)).await;
-            assert!(
-                s.forwarded.all().is_empty(),
-                "its view has ended: every peer that voted has the block"
-            );
-
-            // Nor is an invalid block, nor one of this validator's own.
-            let verdict = s.watched.verify(proposal_by(key(1)), digest(b"bad")).await;
-            s.held.take().send(false).unwrap();
-            assert_eq!(verdict.await, Ok(false));
-            let own = s.watched.verify(proposal_by(key(0)), digest(b"own")).await;
-            s.held.take().send(true).unwrap();
-            assert_eq!(own.await, Ok(true));
-            publish(&s.looks, &[key(2)]);
-            context.sleep(Duration::from_millis(10)).await;
-            assert!(s.forwarded.all().is_empty());
         });
     }
 
