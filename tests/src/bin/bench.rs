@@ -64,6 +64,8 @@ usage: ordo-bench [options]   (what each phase measures: tests/src/bin/bench.rs)
   --recovery-runs N      runs of each recovery measure (5; 3 with --quick)
   --load-tx-per-s N      rate of the latency phases (half of each network's saturation), so
                          latency of two builds is compared at the same load
+  --set SECTION.KEY=V    set a key of every Ordo validator's config (repeatable), e.g.
+                         --set consensus.optimistic_views=2; V is a TOML value
   --quick                shorter phases and fewer runs
   --no-ordo, --no-cometbft, --no-delay   leave that part out
 Environment: ORDO_NODE (the node binary), COMETBFT_BIN, ORDO_KEEP_LOGS (keep each cluster's
@@ -84,6 +86,8 @@ struct Options {
     skip_delay: Option<String>,
     ordo: bool,
     cometbft: bool,
+    /// `--set` overrides of the Ordo validators' configs: (path of keys, value).
+    overrides: Vec<(Vec<String>, toml::Value)>,
 }
 
 impl Options {
@@ -107,6 +111,7 @@ impl Options {
             "--delay-ms",
             "--recovery-runs",
             "--load-tx-per-s",
+            "--set",
         ];
         let flags = ["--quick", "--no-ordo", "--no-cometbft", "--no-delay"];
         let mut i = 0;
@@ -145,8 +150,63 @@ impl Options {
             skip_delay: flag("--no-delay").then(|| "--no-delay".to_string()),
             ordo: !flag("--no-ordo"),
             cometbft: !flag("--no-cometbft"),
+            overrides: args
+                .iter()
+                .zip(args.iter().skip(1))
+                .filter(|(name, _)| *name == "--set")
+                .map(|(_, set)| parse_override(set))
+                .collect::<Result<_>>()?,
         })
     }
+
+    /// Applies the `--set` overrides to each validator's config.
+    fn configure(&self) -> ordo_tests::cluster::Configure {
+        let overrides = self.overrides.clone();
+        Box::new(move |_, config| {
+            for (path, value) in &overrides {
+                if let Err(e) = apply_override(config, path, value.clone()) {
+                    eprintln!("{e:#}");
+                    std::process::exit(2);
+                }
+            }
+        })
+    }
+}
+
+/// Sets `path` (sections, then the key) in `config` to `value`, creating missing sections.
+fn apply_override(config: &mut toml::Table, path: &[String], value: toml::Value) -> Result<()> {
+    let (last, sections) = path.split_last().context("--set: empty key")?;
+    let mut table = config;
+    for key in sections {
+        table = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(Default::default()))
+            .as_table_mut()
+            .with_context(|| {
+                format!(
+                    "--set {}: `{key}` is a value, not a section",
+                    path.join(".")
+                )
+            })?;
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+/// `consensus.optimistic_views=2` -> (["consensus", "optimistic_views"], 2).
+fn parse_override(set: &str) -> Result<(Vec<String>, toml::Value)> {
+    let (path, value) = set
+        .split_once('=')
+        .with_context(|| format!("--set {set}: expected SECTION.KEY=VALUE"))?;
+    let path: Vec<String> = path.split('.').map(|k| k.trim().to_string()).collect();
+    if path.len() < 2 || path.iter().any(String::is_empty) {
+        bail!("--set {set}: expected SECTION.KEY=VALUE");
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .with_context(|| format!("--set {set}: {value} is not a TOML value"))?
+        .remove("v")
+        .expect("parsed one key");
+    Ok((path, value))
 }
 
 /// When the client saw each transaction (by the name its system gives it) submitted, notarized
@@ -528,7 +588,13 @@ async fn ordo(opts: &Options) -> Result<Value> {
     progress(&format!("Ordo: {} validators", opts.validators));
     let rollups = ROLLUPS.map(|r| format!("{r}:opaque")).join(",");
     let phase = Duration::from_secs(opts.seconds);
-    let mut cluster = Cluster::start(opts.validators, &rollups, opts.block_interval_ms)?;
+    let mut cluster = Cluster::start_with(
+        opts.validators,
+        &rollups,
+        opts.block_interval_ms,
+        &[],
+        opts.configure(),
+    )?;
     cluster.wait_finalized(2, Duration::from_secs(60)).await?;
     let timeline: SharedTimeline = Default::default();
     let observer = observe_ordo(cluster.rpc[0], timeline.clone()).await?;
@@ -665,7 +731,7 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
         rollups,
         opts.block_interval_ms,
         &[],
-        Box::new(|_, _| {}),
+        opts.configure(),
     )?;
     let links = Links::new(&cluster.p2p, opts.delay).await?;
     cluster.route_peers(|from, to| links.address(from, to))?;
@@ -1067,6 +1133,11 @@ async fn main() -> Result<()> {
             "seconds_per_phase": opts.seconds,
             "block_interval_ms": opts.block_interval_ms,
             "delay_ms": opts.delay.as_millis() as u64,
+            "ordo_config": opts
+                .overrides
+                .iter()
+                .map(|(path, value)| format!("{}={value}", path.join(".")))
+                .collect::<Vec<_>>(),
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         },
         "load_average": { "start": load_at_start, "end": load_average() },
@@ -1081,4 +1152,54 @@ async fn main() -> Result<()> {
         bail!("the Ordo benchmark failed");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_overrides_nested_keys_with_toml_values() {
+        let (path, value) = parse_override("consensus.optimistic_views=2").unwrap();
+        assert_eq!(path, ["consensus", "optimistic_views"]);
+        assert_eq!(value, toml::Value::Integer(2));
+        let (path, value) = parse_override("node.log_level=\"debug\"").unwrap();
+        assert_eq!(path, ["node", "log_level"]);
+        assert_eq!(value, toml::Value::String("debug".into()));
+    }
+
+    #[test]
+    fn set_refuses_what_is_not_section_key_value() {
+        for bad in [
+            "optimistic_views=2",
+            "consensus.=2",
+            "consensus.x",
+            "consensus.x=two",
+        ] {
+            assert!(parse_override(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn set_changes_one_key_and_keeps_the_rest() {
+        let mut config: toml::Table =
+            toml::from_str("[consensus]\nterm_length = 1000\n[node]\nworker_threads = 2\n")
+                .unwrap();
+        let (path, value) = parse_override("consensus.optimistic_views=4").unwrap();
+        apply_override(&mut config, &path, value).unwrap();
+        assert_eq!(
+            config["consensus"]["optimistic_views"].as_integer(),
+            Some(4)
+        );
+        assert_eq!(config["consensus"]["term_length"].as_integer(), Some(1000));
+        assert_eq!(config["node"]["worker_threads"].as_integer(), Some(2));
+
+        let (path, value) = parse_override("node.worker_threads.x=1").unwrap();
+        let error = apply_override(&mut config, &path, value).unwrap_err();
+        assert!(
+            error.to_string().contains("`worker_threads` is a value"),
+            "{error}"
+        );
+        assert_eq!(config["node"]["worker_threads"].as_integer(), Some(2));
+    }
 }
