@@ -63,6 +63,11 @@ impl Processes {
         self.children[i].is_some()
     }
 
+    /// The process ids of the validators that run.
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().flatten().map(|c| c.id()).collect()
+    }
+
     /// Starts validator `i` (a running one is killed first).
     pub fn spawn(&mut self, i: usize) -> Result<()> {
         self.kill(i);

@@ -214,8 +214,29 @@ fn parse_override(set: &str) -> Result<(Vec<String>, toml::Value)> {
 #[derive(Default)]
 struct Timeline {
     submitted: HashMap<String, Instant>,
+    /// When the leader proposed the block that carries it (Ordo only: the block's timestamp).
+    proposed: HashMap<String, Instant>,
     notarized: HashMap<String, Instant>,
     finalized: HashMap<String, Instant>,
+}
+
+/// A block timestamp (ms since the Unix epoch, the leader's clock: this machine's) as an
+/// [`Instant`] of this process, to the millisecond.
+fn instant_of_unix_ms(ms: u64) -> Instant {
+    static ANCHOR: std::sync::OnceLock<(Instant, u128)> = std::sync::OnceLock::new();
+    let (at, unix_ms) = *ANCHOR.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (Instant::now(), now.as_millis())
+    });
+    let ms = ms as u128;
+    if ms >= unix_ms {
+        at + Duration::from_millis((ms - unix_ms) as u64)
+    } else {
+        at.checked_sub(Duration::from_millis((unix_ms - ms) as u64))
+            .unwrap_or(at)
+    }
 }
 
 type SharedTimeline = Arc<Mutex<Timeline>>;
@@ -476,6 +497,15 @@ async fn latency(
             .collect()
     };
     let (mut notarized, mut finalized) = (since_submit(&t.notarized), since_submit(&t.finalized));
+    // Submit -> notarized in two parts: until the leader proposed the block (the relay to the
+    // leader and the wait for its next proposal), and from the proposal to the notarization
+    // (the view: the block to the verifiers, their checks and votes, the subscriber's notice).
+    let mut to_proposal = since_submit(&t.proposed);
+    let mut view: Vec<Duration> = t
+        .proposed
+        .iter()
+        .filter_map(|(h, p)| t.notarized.get(h).map(|n| n.saturating_duration_since(*p)))
+        .collect();
     if finalized.is_empty() {
         bail!(
             "none of {accepted} accepted transactions was finalized within {SETTLE:?} ({} refused{})",
@@ -496,6 +526,12 @@ async fn latency(
     if !notarized.is_empty() {
         report["notarized_p50_ms"] = json!(percentile_ms(&mut notarized, 0.5));
         report["notarized_p99_ms"] = json!(percentile_ms(&mut notarized, 0.99));
+    }
+    if !to_proposal.is_empty() {
+        report["proposed_p50_ms"] = json!(percentile_ms(&mut to_proposal, 0.5));
+        report["proposed_p99_ms"] = json!(percentile_ms(&mut to_proposal, 0.99));
+        report["proposal_to_notarized_p50_ms"] = json!(percentile_ms(&mut view, 0.5));
+        report["proposal_to_notarized_p99_ms"] = json!(percentile_ms(&mut view, 0.99));
     }
     Ok(report)
 }
@@ -525,7 +561,11 @@ async fn observe_ordo(
             let mut t = timeline.lock().unwrap();
             for item in items {
                 match item.status {
-                    Finality::Notarized => t.notarized.entry(item.tx_hash).or_insert(now),
+                    Finality::Notarized => {
+                        let proposed = instant_of_unix_ms(item.timestamp_ms);
+                        t.proposed.entry(item.tx_hash.clone()).or_insert(proposed);
+                        t.notarized.entry(item.tx_hash).or_insert(now)
+                    }
                     Finality::Finalized => t.finalized.entry(item.tx_hash).or_insert(now),
                     _ => continue,
                 };
@@ -582,6 +622,59 @@ fn relay_report(links: &Links, validators: usize) -> Result<Value> {
     Ok(json!(traffic))
 }
 
+/// How long the idle cluster is watched.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// The cost of consensus alone: how often an idle cluster orders a (empty) block and the CPU its
+/// validators spend per block, all of them together. A view's work (the threshold certificates'
+/// pairings, commonware's journal and archive writes, the messages) is paid by every block
+/// whatever it carries, so this is the floor under a block's time on this machine.
+async fn idle_cost(cluster: &Cluster, watch: Duration) -> Result<Value> {
+    progress(&format!("idle for {watch:?}"));
+    let pids = cluster.processes().pids();
+    let (height, cpu, start) = (
+        cluster.final_height(0).await?,
+        cpu_seconds(&pids)?,
+        Instant::now(),
+    );
+    tokio::time::sleep(watch).await;
+    let blocks = cluster.final_height(0).await?.saturating_sub(height);
+    let (cpu, seconds) = (cpu_seconds(&pids)? - cpu, start.elapsed().as_secs_f64());
+    if blocks == 0 {
+        bail!("no block finalized in {seconds:.1} s of idling");
+    }
+    Ok(json!({
+        "seconds": seconds,
+        "blocks": blocks,
+        "ms_per_block": seconds * 1000.0 / blocks as f64,
+        "cpu_ms_per_block": cpu * 1000.0 / blocks as f64,
+        "cores_busy": cpu / seconds,
+    }))
+}
+
+/// CPU time (user + system) the processes `pids` have used, from `/proc/<pid>/stat`.
+fn cpu_seconds(pids: &[u32]) -> Result<f64> {
+    // /proc counts in USER_HZ, which Linux fixes at 100 for user space.
+    const TICKS_PER_S: f64 = 100.0;
+    let mut ticks = 0u64;
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .with_context(|| format!("/proc/{pid}/stat"))?;
+        ticks += cpu_ticks(&stat).with_context(|| format!("/proc/{pid}/stat: {stat}"))?;
+    }
+    Ok(ticks as f64 / TICKS_PER_S)
+}
+
+/// utime + stime (fields 14 and 15) of a `/proc/<pid>/stat` line.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses: count from its last `)`,
+    // after which field 3 comes first.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    Some(field(14)? + field(15)?)
+}
+
 /// Ordo: saturation, half load, leader failover, full restart; then the half load again with
 /// the delay between validators.
 async fn ordo(opts: &Options) -> Result<Value> {
@@ -596,6 +689,7 @@ async fn ordo(opts: &Options) -> Result<Value> {
         opts.configure(),
     )?;
     cluster.wait_finalized(2, Duration::from_secs(60)).await?;
+    let idle = idle_cost(&cluster, IDLE).await.unwrap_or_else(error);
     let timeline: SharedTimeline = Default::default();
     let observer = observe_ordo(cluster.rpc[0], timeline.clone()).await?;
     let target: Arc<dyn Target> = Arc::new(OrdoTarget {
@@ -633,6 +727,7 @@ async fn ordo(opts: &Options) -> Result<Value> {
         delayed["notarized_p50_rise_ms"] = json!(with - without);
     }
     Ok(json!({
+        "idle": idle,
         "saturation": saturation,
         "half_load": half_load,
         "delayed": delayed,
@@ -986,6 +1081,12 @@ fn print_table(report: &Value) {
     };
     row("", "Ordo".into(), "CometBFT".into(), "Ordo/CometBFT".into());
     row(
+        "idle: ms per block / CPU ms per block",
+        two_figures(&o["idle"], "ms_per_block", "cpu_ms_per_block"),
+        String::new(),
+        String::new(),
+    );
+    row(
         "ordered tx/s at saturation",
         number(&o["saturation"]["tx_per_s"], 0),
         number(&c["saturation"]["tx_per_s"], 0),
@@ -1014,6 +1115,18 @@ fn print_table(report: &Value) {
         ),
     );
     row(
+        "  of it: submit->proposed p50 / p99 ms",
+        cell(&o["half_load"], "proposed"),
+        String::new(),
+        String::new(),
+    );
+    row(
+        "  of it: proposed->notarized p50 / p99",
+        cell(&o["half_load"], "proposal_to_notarized"),
+        String::new(),
+        String::new(),
+    );
+    row(
         "submit->finalized p50 / p99 ms",
         cell(&o["half_load"], "finalized"),
         cell(&c["half_load"], "finalized"),
@@ -1028,6 +1141,18 @@ fn print_table(report: &Value) {
         cell(&o["delayed"], "notarized"),
         String::new(),
         number(&r["delayed_notarized_vs_committed_p50"], 2),
+    );
+    row(
+        "  of it: submit->proposed p50 / p99 ms",
+        cell(&o["delayed"], "proposed"),
+        String::new(),
+        String::new(),
+    );
+    row(
+        "  of it: proposed->notarized p50 / p99",
+        cell(&o["delayed"], "proposal_to_notarized"),
+        String::new(),
+        String::new(),
     );
     row(
         &format!("+{delay} ms one-way: finalized p50 / p99"),
@@ -1178,6 +1303,14 @@ mod tests {
         ] {
             assert!(parse_override(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_time_whatever_the_command_name() {
+        let stat = "4242 (ordo (node) x) S 1 4242 4242 0 -1 4194560 1500 0 0 0 731 129 0 0 20 0 9";
+        assert_eq!(cpu_ticks(stat), Some(731 + 129));
+        assert_eq!(cpu_ticks("4242 (ordo-node) S 1"), None);
+        assert!(cpu_seconds(&[std::process::id()]).is_ok());
     }
 
     #[test]
