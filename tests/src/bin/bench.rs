@@ -1079,6 +1079,18 @@ fn print_table(report: &Value) {
     let row = |what: &str, ordo: String, comet: String, ratio: String| {
         println!("{what:<40} {ordo:>16} {comet:>16} {ratio:>14}");
     };
+    // Submit -> notarized in its two parts, below the line of the whole.
+    let split = |part: &Value| {
+        for (what, kind) in [
+            ("  of it: submit->proposed p50 / p99 ms", "proposed"),
+            (
+                "  of it: proposed->notarized p50 / p99",
+                "proposal_to_notarized",
+            ),
+        ] {
+            row(what, cell(part, kind), String::new(), String::new());
+        }
+    };
     row("", "Ordo".into(), "CometBFT".into(), "Ordo/CometBFT".into());
     row(
         "idle: ms per block / CPU ms per block",
@@ -1114,18 +1126,7 @@ fn print_table(report: &Value) {
             number(&r["notarized_vs_committed_p99"], 2)
         ),
     );
-    row(
-        "  of it: submit->proposed p50 / p99 ms",
-        cell(&o["half_load"], "proposed"),
-        String::new(),
-        String::new(),
-    );
-    row(
-        "  of it: proposed->notarized p50 / p99",
-        cell(&o["half_load"], "proposal_to_notarized"),
-        String::new(),
-        String::new(),
-    );
+    split(&o["half_load"]);
     row(
         "submit->finalized p50 / p99 ms",
         cell(&o["half_load"], "finalized"),
@@ -1142,18 +1143,7 @@ fn print_table(report: &Value) {
         String::new(),
         number(&r["delayed_notarized_vs_committed_p50"], 2),
     );
-    row(
-        "  of it: submit->proposed p50 / p99 ms",
-        cell(&o["delayed"], "proposed"),
-        String::new(),
-        String::new(),
-    );
-    row(
-        "  of it: proposed->notarized p50 / p99",
-        cell(&o["delayed"], "proposal_to_notarized"),
-        String::new(),
-        String::new(),
-    );
+    split(&o["delayed"]);
     row(
         &format!("+{delay} ms one-way: finalized p50 / p99"),
         cell(&o["delayed"], "finalized"),
