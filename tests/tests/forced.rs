@@ -253,12 +253,20 @@ async fn forced_inclusion_against_anvil() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let status = cluster.status(CUT_OFF).await.unwrap();
-    assert!(status["finalizedHeight"].as_u64().unwrap() > height);
-    assert!(
-        status["l1Head"]["number"].as_u64().unwrap() >= queued.l1_block,
-        "ordo_status does not show the caught-up L1 head: {status}"
-    );
+    // Reconnected, it shows the L1 head from its next poll on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = cluster.status(CUT_OFF).await.unwrap();
+        assert!(status["finalizedHeight"].as_u64().unwrap() > height);
+        if status["l1Head"]["number"].as_u64().unwrap_or(0) >= queued.l1_block {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ordo_status does not show the caught-up L1 head: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // anvil reloads its state file, so the chain the followers knew is still there.
     for i in 0..4 {
         assert!(
