@@ -1,11 +1,12 @@
 //! `make bench`: throughput, preconfirmation latency and recovery times of local validators,
 //! next to a CometBFT network measured the same way in the same run.
 //!
-//! 1. Ordo, real `ordo-node` processes on loopback: saturation with 200-byte transactions over 3
-//!    rollups from concurrent clients (ordered = finalized tx/s); then half that rate, offered
-//!    steadily (the clients take turns, one batch every `100 / rate` s): submit ->
-//!    notarized (preconfirmation) and submit -> finalized seen by a WebSocket subscriber, next to
-//!    each validator's own accepted -> notarized figure; kill -9 of the leader -> a block of
+//! 1. Ordo, real `ordo-node` processes on loopback: 10 s idle (time and CPU per empty block);
+//!    saturation with 200-byte transactions over 3 rollups from concurrent clients (ordered =
+//!    finalized tx/s); then half that rate, offered steadily (the clients take turns, one batch
+//!    every `100 / rate` s): submit -> notarized (preconfirmation, also split at the block's
+//!    timestamp into submit -> proposed and proposed -> notarized) and submit -> finalized seen
+//!    by a WebSocket subscriber, next to each validator's own accepted -> notarized figure; kill -9 of the leader -> a block of
 //!    another leader notarized (the killed validator restarted and caught up before the next
 //!    run); kill -9 of all, restart -> the first block proposed after the kill notarized; each
 //!    recovery `--recovery-runs` times (default 5, 3 with `--quick`), reported as every run,
@@ -628,7 +629,7 @@ const IDLE: Duration = Duration::from_secs(10);
 /// The cost of consensus alone: how often an idle cluster orders a (empty) block and the CPU its
 /// validators spend per block, all of them together. A view's work (the threshold certificates'
 /// pairings, commonware's journal and archive writes, the messages) is paid by every block
-/// whatever it carries, so this is the floor under a block's time on this machine.
+/// whatever it carries.
 async fn idle_cost(cluster: &Cluster, watch: Duration) -> Result<Value> {
     progress(&format!("idle for {watch:?}"));
     let pids = cluster.processes().pids();
