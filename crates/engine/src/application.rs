@@ -2,7 +2,7 @@
 
 use crate::{
     forced::{ForcedRules, Plan},
-    shared::Shared,
+    shared::{self, Shared},
     window::Window,
 };
 use commonware_consensus::{marshal::ancestry::Ancestry, Application as ConsensusApplication};
@@ -412,6 +412,11 @@ where
         mut ancestry: impl Ancestry<Block>,
         _input: (),
     ) -> Option<Digested<Block>> {
+        shared::note_leader(
+            &self.shared.leader,
+            context.round.view().get(),
+            &context.leader,
+        );
         let parent = ancestry.next().await?.inner_shared();
 
         // Pace blocks from the parent's timestamp so an idle chain does not spin.
@@ -475,6 +480,11 @@ where
         (runtime, context): (E, Context),
         mut ancestry: impl Ancestry<Block>,
     ) -> bool {
+        shared::note_leader(
+            &self.shared.leader,
+            context.round.view().get(),
+            &context.leader,
+        );
         let Some(block) = ancestry.next().await else {
             return false;
         };

@@ -196,6 +196,8 @@ where
     relay_blocker: B,
     /// Where the relay publishes the connected peers (read by [`WatchProposer`]).
     connected: watch::Sender<Connected>,
+    /// This validator's key (the relay sends its local transactions elsewhere when it leads).
+    me: PublicKey,
     /// Every validator's identity (peers asked for missing finalizations).
     participants: Vec<PublicKey>,
 }
@@ -385,6 +387,7 @@ where
             certificates,
             relay_blocker,
             connected,
+            me: cfg.me,
             participants,
         }
     }
@@ -484,9 +487,10 @@ where
             let mempool = self.shared.mempool.clone();
             let blocker = self.relay_blocker;
             let connected = self.connected;
+            let leader = (self.me.clone(), self.shared.leader.subscribe());
             move |context| async move {
                 ordo_mempool::priority::lower_to_ingress();
-                relay::run(context, mempool, blocker, connected, relay).await
+                relay::run(context, mempool, blocker, connected, leader, relay).await
             }
         });
         // Start the application before consensus so replayed consensus events are handled.

@@ -1,17 +1,22 @@
 //! Moves pending transactions between validators, so that whichever validator leads can propose a
 //! transaction any validator accepted.
 //!
-//! Locally accepted transactions are sent to every peer in small batches as they arrive. A peer
-//! that connects, or connects again, is told at once the hashes of what was sent in the last
-//! [`REANNOUNCE_INTERVAL`] ([`Reconnects`]). Local transactions still pending after
-//! [`REANNOUNCE_INTERVAL`] are announced again by hash (a peer, or the leader, may have been down,
-//! or this node just restarted), then at doubling intervals while they wait
-//! (`Mempool::take_unannounced`). Either way a peer asks for the ones it lacks, and only those
-//! travel again. (Re-sending whole transactions made a saturated backlog cost every peer a
-//! hash of each one every few seconds, only to be refused as a duplicate.) What peers send is
-//! admitted with the same checks as a client's submission; a peer that sends an undecodable
-//! message is blocked. The message codec is `ordo_types::relay` (so `fuzz/` can reach it
-//! without the engine).
+//! Locally accepted transactions are sent in small batches as they arrive, to the leader of the
+//! newest view this node saw proposed. Only the leader proposes, and each peer that admits a
+//! transaction hashes it, checks the index for it and holds it: sending every transaction to
+//! every peer cost the cluster three admissions for each one instead of one. The leader's own
+//! transactions still go to every peer (if it fails, the next leader has them), and so does
+//! everything while no leader is known. A validator that starts leading is handed every local
+//! transaction still pending ([`HANDOVER_LIMIT`]). A peer that connects, or connects again, is
+//! told at once the hashes of what was sent in the last [`REANNOUNCE_INTERVAL`] ([`Reconnects`]).
+//! Local transactions still pending after [`REANNOUNCE_INTERVAL`] are announced again by hash,
+//! to the same recipients (the leader may have been down, or this node just restarted), then
+//! at doubling intervals while they wait (`Mempool::take_unannounced`). Either way a peer asks
+//! for the ones it lacks, and only those travel again. (Re-sending whole transactions made a
+//! saturated backlog cost every peer a hash of each one every few seconds, only to be refused
+//! as a duplicate.) What peers send is admitted with the same checks as a client's submission; a
+//! peer that sends an undecodable message is blocked. The message codec is `ordo_types::relay`
+//! (so `fuzz/` can reach it without the engine).
 
 use crate::proposer::{self, Connected};
 use bytes::Bytes;
@@ -45,6 +50,12 @@ const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
 const REANNOUNCE_LIMIT: usize = 8_192;
 /// How often the connected peers are looked at for ones that just connected.
 const RECONNECT_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+/// Most pending local transactions handed to a new leader at once (~6 MB of 200-byte ones); the
+/// rest reach it by re-announcement.
+const HANDOVER_LIMIT: usize = 32_768;
+
+/// The newest view seen proposed and its leader ([`crate::shared::note_leader`]).
+pub(crate) type Leader = watch::Receiver<Option<(u64, PublicKey)>>;
 
 /// Sends local transactions to peers and admits theirs, until the channel closes.
 pub(crate) async fn run<E: Clock>(
@@ -52,6 +63,7 @@ pub(crate) async fn run<E: Clock>(
     mempool: Mempool,
     mut blocker: impl Blocker<PublicKey = PublicKey>,
     connected: watch::Sender<Connected>,
+    (me, mut leader): (PublicKey, Leader),
     (mut sender, mut receiver): (
         impl Sender<PublicKey = PublicKey>,
         impl Receiver<PublicKey = PublicKey>,
@@ -78,7 +90,7 @@ pub(crate) async fn run<E: Clock>(
                     reconnect_check_at = context.current() + RECONNECT_CHECK_INTERVAL;
                 }
                 if flush_at.is_some_and(|at| at <= context.current()) {
-                    send(&mut sender, &mut batch);
+                    send(&mut sender, recipients(&leader, &me), &mut batch);
                     batch_bytes = 0;
                     flush_at = None;
                 }
@@ -87,10 +99,23 @@ pub(crate) async fn run<E: Clock>(
                     if !stale.is_empty() {
                         debug!(count = stale.len(), "announcing pending transactions again");
                     }
+                    // To the leader as well: under a backlog, announcing to every peer had them
+                    // all ask for (and admit) what only the leader proposes.
                     for hashes in stale.chunks(MAX_HASHES_PER_MESSAGE) {
-                        sender.send(Recipients::All, encode_have(hashes), false);
+                        sender.send(recipients(&leader, &me), encode_have(hashes), false);
                     }
                     reannounce_at = context.current() + REANNOUNCE_INTERVAL / 4;
+                }
+            },
+            changed = leader.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let newest = leader.borrow_and_update().clone();
+                if let Some((view, new_leader)) = newest.filter(|(_, l)| *l != me) {
+                    let pending = mempool.pending_local(HANDOVER_LIMIT);
+                    debug!(view, leader = %new_leader, count = pending.len(), "handing pending transactions to a new leader");
+                    send_to(&mut sender, Recipients::One(new_leader), &pending);
                 }
             },
             message = receiver.recv() => {
@@ -104,7 +129,7 @@ pub(crate) async fn run<E: Clock>(
                 batch.push((rollup, raw));
                 flush_at.get_or_insert_with(|| context.current() + FLUSH_INTERVAL);
                 if is_full(batch_bytes, batch.len()) {
-                    send(&mut sender, &mut batch);
+                    send(&mut sender, recipients(&leader, &me), &mut batch);
                     batch_bytes = 0;
                     flush_at = None;
                 }
@@ -113,9 +138,21 @@ pub(crate) async fn run<E: Clock>(
     }
 }
 
-fn send(sender: &mut impl Sender<PublicKey = PublicKey>, batch: &mut Vec<(RollupId, Bytes)>) {
-    send_to(sender, Recipients::All, batch);
+fn send(
+    sender: &mut impl Sender<PublicKey = PublicKey>,
+    recipients: Recipients<PublicKey>,
+    batch: &mut Vec<(RollupId, Bytes)>,
+) {
+    send_to(sender, recipients, batch);
     batch.clear();
+}
+
+/// Where local transactions go: the leader, unless that is this node or none is known yet.
+fn recipients(leader: &Leader, me: &PublicKey) -> Recipients<PublicKey> {
+    match &*leader.borrow() {
+        Some((_, leader)) if leader != me => Recipients::One(leader.clone()),
+        _ => Recipients::All,
+    }
 }
 
 /// What a peer that just connected is told. Batches sent while a peer was not connected (the
@@ -297,6 +334,8 @@ mod tests {
     struct Relays {
         keys: Vec<PublicKey>,
         pools: Vec<Mempool>,
+        /// Each validator's view of who leads (none at first: local transactions go to all).
+        leaders: Vec<crate::shared::NewestLeader>,
         oracle: simulated::Oracle<PublicKey, deterministic::Context>,
         _dirs: Vec<tempfile::TempDir>,
     }
@@ -319,29 +358,41 @@ mod tests {
                 .collect();
             let relays = Self {
                 pools: dirs.iter().map(|d| mempool(d.path(), context)).collect(),
+                leaders: (0..3)
+                    .map(|_| crate::shared::NewestLeader::new(None))
+                    .collect(),
                 keys,
                 oracle,
                 _dirs: dirs,
             };
             relays.track(0, tracked);
-            for (key, pool) in relays.keys.iter().zip(&relays.pools) {
+            for (i, (key, pool)) in relays.keys.iter().zip(&relays.pools).enumerate() {
                 let control = relays.oracle.control(key.clone());
                 let channel = control
                     .register(0, Quota::per_second(NZU32!(10_000)))
                     .await
                     .unwrap();
                 let (pool, blocker) = (pool.clone(), relays.oracle.control(key.clone()));
+                let leader = (key.clone(), relays.leaders[i].subscribe());
                 context.child("relay").spawn(move |context| {
                     run(
                         context,
                         pool,
                         blocker,
                         crate::proposer::connected().0,
+                        leader,
                         channel,
                     )
                 });
             }
             relays
+        }
+
+        /// Every validator sees `leader` propose `view`.
+        fn lead(&self, view: u64, leader: usize) {
+            for seen in &self.leaders {
+                seen.send_replace(Some((view, self.keys[leader].clone())));
+            }
         }
 
         fn track(&self, id: u64, members: &[usize]) {
@@ -418,6 +469,59 @@ mod tests {
                 "received {:?} after it went out, before re-announcement ({REANNOUNCE_INTERVAL:?})",
                 Duration::from_millis(100) + wait,
             );
+        });
+    }
+
+    /// Three linked validators that all saw `leader` propose; validator 0 then accepts `raw`.
+    /// Returns them 100 ms later, with the transaction's hash.
+    async fn led_by(
+        context: &deterministic::Context,
+        leader: usize,
+        raw: &'static [u8],
+    ) -> (Relays, TxHash) {
+        let relays = Relays::start(context, &[0, 1, 2]).await;
+        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+            relays.link(a, b).await;
+        }
+        relays.lead(5, leader);
+        context.sleep(Duration::from_millis(10)).await;
+        let hash = relays.pools[0]
+            .submit_blocking(901, Bytes::from_static(raw))
+            .unwrap();
+        context.sleep(Duration::from_millis(100)).await;
+        (relays, hash)
+    }
+
+    /// Once a leader is known, a validator's transactions go to it alone; when another
+    /// validator starts leading, it is handed what is still pending, long before
+    /// re-announcement would have offered it.
+    #[test]
+    fn transactions_go_to_the_leader_and_a_new_leader_is_handed_the_pending_ones() {
+        deterministic::Runner::seeded(13).start(|context| async move {
+            let (relays, hash) = led_by(&context, 1, b"for the leader").await;
+            let pools = &relays.pools;
+            assert!(pools[1].is_pending(&hash), "sent to the leader");
+            assert!(
+                !pools[2].is_pending(&hash),
+                "not to a validator that does not lead"
+            );
+
+            relays.lead(6, 2);
+            context.sleep(Duration::from_millis(100)).await;
+            assert!(
+                pools[2].is_pending(&hash),
+                "handed to the new leader within 100 ms (re-announcement: {REANNOUNCE_INTERVAL:?})"
+            );
+        });
+    }
+
+    /// The leader's own transactions go to every peer, so that the next leader has them if it
+    /// fails.
+    #[test]
+    fn the_leaders_own_transactions_go_to_every_peer() {
+        deterministic::Runner::seeded(17).start(|context| async move {
+            let (relays, hash) = led_by(&context, 0, b"from the leader").await;
+            assert!(relays.pools[1].is_pending(&hash) && relays.pools[2].is_pending(&hash));
         });
     }
 }

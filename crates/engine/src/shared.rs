@@ -5,8 +5,9 @@ use crate::{
     window::WindowIndex,
 };
 use commonware_codec::EncodeSize as _;
+use commonware_utils::channel::watch;
 use ordo_mempool::Mempool;
-use ordo_types::{Block, Digest};
+use ordo_types::{Block, Digest, PublicKey};
 use std::{
     collections::{HashMap, VecDeque},
     sync::{
@@ -92,6 +93,28 @@ pub(crate) struct Shared {
     pub(crate) verified_window: Mutex<WindowIndex>,
     /// Last finalized height whose transactions left the mempool, plus one (0 = none yet).
     indexed: AtomicU64,
+    /// The newest view this node saw proposed (its own proposal or one it verified) and who
+    /// leads it: where the relay sends local transactions.
+    pub(crate) leader: NewestLeader,
+}
+
+/// The newest view seen proposed and who leads it (none before the first).
+pub(crate) type NewestLeader = watch::Sender<Option<(u64, PublicKey)>>;
+
+/// Notes that `leader` proposed in `view`. Watchers hear of a different leader in a newer view
+/// only.
+pub(crate) fn note_leader(newest: &NewestLeader, view: u64, leader: &PublicKey) {
+    newest.send_if_modified(|seen| match seen {
+        Some((at, _)) if *at >= view => false,
+        Some((at, known)) if known == leader => {
+            *at = view;
+            false
+        }
+        _ => {
+            *seen = Some((view, leader.clone()));
+            true
+        }
+    });
 }
 
 impl Shared {
@@ -102,6 +125,7 @@ impl Shared {
             recent: RecentBlocks::default(),
             verified_window: Mutex::default(),
             indexed: AtomicU64::new(indexed.map_or(0, |h| h + 1)),
+            leader: NewestLeader::new(None),
         }
     }
 
@@ -191,5 +215,27 @@ mod tests {
         tiny.remember(blocks[1].clone());
         assert!(tiny.get(&blocks[0].digest()).is_none());
         assert!(tiny.get(&blocks[1].digest()).is_some());
+    }
+    /// The relay hears of a leader once per change, and never of an older view's leader.
+    #[test]
+    fn watchers_hear_of_a_new_leader_in_a_newer_view_only() {
+        use commonware_cryptography::{ed25519::PrivateKey, Signer as _};
+        let newest = NewestLeader::new(None);
+        let [a, b] = [0, 1].map(|seed| PrivateKey::from_seed(seed).public_key());
+        let mut watcher = newest.subscribe();
+
+        note_leader(&newest, 10, &a);
+        assert!(watcher.has_changed().unwrap());
+        assert_eq!(*watcher.borrow_and_update(), Some((10, a.clone())));
+
+        note_leader(&newest, 11, &a);
+        assert!(!watcher.has_changed().unwrap(), "the same leader again");
+        note_leader(&newest, 9, &b);
+        assert!(!watcher.has_changed().unwrap(), "an older view");
+        note_leader(&newest, 11, &b);
+        assert!(!watcher.has_changed().unwrap(), "a view already seen");
+
+        note_leader(&newest, 12, &b);
+        assert_eq!(*watcher.borrow_and_update(), Some((12, b)));
     }
 }

@@ -172,6 +172,22 @@ impl State {
             .collect()
     }
 
+    /// Local transactions still pending, oldest first, at most `limit`.
+    pub fn local(&self, limit: usize) -> Vec<(RollupId, Bytes)> {
+        let mut local: Vec<(u64, RollupId, &Pending)> = self
+            .lanes
+            .iter()
+            .flat_map(|(rollup, lane)| lane.txs.iter().map(|(seq, tx)| (*seq, *rollup, tx)))
+            .filter(|(_, _, tx)| tx.local)
+            .collect();
+        local.sort_unstable_by_key(|(seq, _, _)| *seq);
+        local
+            .into_iter()
+            .take(limit)
+            .map(|(_, rollup, tx)| (rollup, tx.raw.clone()))
+            .collect()
+    }
+
     /// Fills one block; see [`crate::Mempool::select`] for the rule.
     pub fn select(
         &self,

@@ -381,6 +381,12 @@ impl Mempool {
             .collect()
     }
 
+    /// The local transactions (accepted from this node's clients) still pending, oldest first,
+    /// at most `limit`: what a new leader is handed.
+    pub fn pending_local(&self, limit: usize) -> Vec<(RollupId, Bytes)> {
+        self.state().local(limit)
+    }
+
     /// [`Self::submit`] for synchronous callers (blocks the thread until the transaction is
     /// durable).
     pub fn submit_blocking(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {

@@ -728,3 +728,21 @@ fn a_peer_announcing_hashes_is_asked_only_for_what_is_unknown_here() {
         vec![(2, tx("peer", 0)), (1, tx("local", 0))]
     );
 }
+
+/// A new leader is handed this node's own pending transactions only: those its clients gave it,
+/// oldest first across rollups, not those peers relayed to it, and none that left the pool.
+#[test]
+fn pending_local_is_what_this_nodes_clients_gave_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    submit_all(&pool, 2, [tx("local", 0)]);
+    pool.admit_relayed(vec![(1, tx("peer", 0))]);
+    submit_all(&pool, 1, [tx("local", 1), tx("local", 2)]);
+    pool.remove_included(&[tx_hash(&tx("local", 1))]);
+
+    assert_eq!(
+        pool.pending_local(10),
+        vec![(2, tx("local", 0)), (1, tx("local", 2))]
+    );
+    assert_eq!(pool.pending_local(1), vec![(2, tx("local", 0))]);
+}

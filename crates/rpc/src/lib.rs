@@ -31,6 +31,7 @@ pub use methods::MAX_BATCHES_PER_CALL;
 pub use ordo_rpc_params::MAX_RECEIPT_FILTER;
 
 use anyhow::{ensure, Context as _};
+use axum::serve::ListenerExt as _;
 use jsonrpsee::server::{
     middleware::rpc::RpcServiceBuilder, BatchRequestConfig, PingConfig, Server, ServerConfig,
 };
@@ -130,6 +131,13 @@ pub async fn serve(
         // Held for the life of the task: dropping it (abort) closes open WebSocket connections.
         let _server_handle = server_handle;
         tracing::info!(%bound, "rpc listening");
+        // Answers and subscription notices are small writes: with Nagle's algorithm on, one
+        // waits for the client's (delayed) ACK of the one before.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "rpc: cannot set TCP_NODELAY");
+            }
+        });
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "rpc server stopped");
         }

@@ -38,7 +38,6 @@ use ordo_tests::{
 };
 use serde_json::{json, Value};
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -210,15 +209,19 @@ fn parse_override(set: &str) -> Result<(Vec<String>, toml::Value)> {
     Ok((path, value))
 }
 
+/// Transaction names to instants. foldhash: with SipHash, hashing the names was ~2% of the
+/// machine at saturation, CPU the validators under test share with the client.
+type ByName = std::collections::HashMap<String, Instant, foldhash::fast::RandomState>;
+
 /// When the client saw each transaction (by the name its system gives it) submitted, notarized
 /// (a preconfirmation; Ordo only) and finalized (CometBFT: committed).
 #[derive(Default)]
 struct Timeline {
-    submitted: HashMap<String, Instant>,
+    submitted: ByName,
     /// When the leader proposed the block that carries it (Ordo only: the block's timestamp).
-    proposed: HashMap<String, Instant>,
-    notarized: HashMap<String, Instant>,
-    finalized: HashMap<String, Instant>,
+    proposed: ByName,
+    notarized: ByName,
+    finalized: ByName,
 }
 
 /// A block timestamp (ms since the Unix epoch, the leader's clock: this machine's) as an
@@ -491,7 +494,7 @@ async fn latency(
     let accepted = offered.accepted;
     settle(timeline, SETTLE).await;
     let t = timeline.lock().unwrap();
-    let since_submit = |m: &HashMap<String, Instant>| -> Vec<Duration> {
+    let since_submit = |m: &ByName| -> Vec<Duration> {
         t.submitted
             .iter()
             .filter_map(|(h, s)| m.get(h).map(|at| at.saturating_duration_since(*s)))
