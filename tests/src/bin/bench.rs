@@ -701,12 +701,19 @@ async fn ordo(opts: &Options) -> Result<Value> {
     });
     let saturation = saturate(target.clone(), &timeline, opts.clients, phase, 1).await?;
     let half = opts.latency_rate(&saturation);
+    let before = node_latency(&cluster).await?;
     let mut half_load = latency(target.clone(), &timeline, opts.clients, phase, half, 2).await?;
     // The nodes' own measure of the same (accepted -> notarized seen locally, no client or
-    // subscription in the path): p50/p99 over each validator's recent local submissions.
-    let mut node_side = Vec::new();
-    for i in 0..cluster.len() {
-        node_side.push(cluster.status(i).await?["preconfirmationLatency"].clone());
+    // subscription in the path): p50/p99 over each validator's recent local submissions, of
+    // which `from_this_phase` were made in this phase (a slow phase leaves saturation's in).
+    let mut node_side = node_latency(&cluster).await?;
+    for (after, before) in node_side.iter_mut().zip(before) {
+        let added = after["total"]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(before["total"].as_u64().unwrap_or(0));
+        let window = after["window"].as_u64().unwrap_or(0);
+        after["from_this_phase"] = json!(added.min(window));
     }
     half_load["node_preconfirmation"] = json!(node_side);
     observer.abort();
@@ -738,6 +745,15 @@ async fn ordo(opts: &Options) -> Result<Value> {
         "leader_failover": failover,
         "full_restart": restart,
     }))
+}
+
+/// Each validator's own accepted -> notarized figures (`ordo_status`).
+async fn node_latency(cluster: &Cluster) -> Result<Vec<Value>> {
+    let mut figures = Vec::with_capacity(cluster.len());
+    for i in 0..cluster.len() {
+        figures.push(cluster.status(i).await?["preconfirmationLatency"].clone());
+    }
+    Ok(figures)
 }
 
 fn error(e: anyhow::Error) -> Value {
@@ -1189,8 +1205,8 @@ fn print_table(report: &Value) {
         .enumerate()
     {
         println!(
-            "validator {i}: accepted->notarized p50 {} ms, p99 {} ms (its last {} local txs)",
-            l["p50Ms"], l["p99Ms"], l["window"]
+            "validator {i}: accepted->notarized p50 {} ms, p99 {} ms (its last {} local txs, {} of them from the half-load phase)",
+            l["p50Ms"], l["p99Ms"], l["window"], l["from_this_phase"]
         );
     }
     for (name, part) in [("ordo", o), ("cometbft", c)] {
