@@ -216,6 +216,7 @@ mod tests {
         assert!(tiny.get(&blocks[0].digest()).is_none());
         assert!(tiny.get(&blocks[1].digest()).is_some());
     }
+
     /// The relay hears of a leader once per change, and never of an older view's leader.
     #[test]
     fn watchers_hear_of_a_new_leader_in_a_newer_view_only() {
