@@ -1,10 +1,11 @@
 //! The JSON-RPC server's parameter parsing (`ordo-rpc-params`, exactly what `crates/rpc` runs):
 //! any `params` text for any method is accepted or refused with an error object, never a panic;
-//! what is accepted means what it says (hex bytes round-trip, receipt filters stay bounded).
+//! what is accepted means what it says (hex bytes round-trip, receipt filters and submissions
+//! stay bounded).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ordo_rpc_params::{self as p, Params, MAX_RECEIPT_FILTER};
+use ordo_rpc_params::{self as p, Params, MAX_RECEIPT_FILTER, MAX_TXS_PER_SUBMISSION};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&method, rest)) = data.split_first() else {
@@ -15,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // A request without `params` reaches the methods as None.
     let params = Params::new((method & 0x80 == 0).then_some(text));
-    match method % 8 {
+    match method % 9 {
         0 => {
             if let Ok((rollup, raw)) = p::send_transaction(&params) {
                 let again = format!("[{rollup}, \"0x{}\"]", hex::encode(&raw.0));
@@ -49,8 +50,13 @@ fuzz_target!(|data: &[u8]| {
                 assert!(filter.len() <= MAX_RECEIPT_FILTER);
             }
         }
-        _ => {
+        7 => {
             let _ = p::subscribe_rollup_batches(&params);
+        }
+        _ => {
+            if let Ok((_, txs)) = p::send_transactions(&params) {
+                assert!(txs.len() <= MAX_TXS_PER_SUBMISSION);
+            }
         }
     }
 });

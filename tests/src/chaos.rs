@@ -332,7 +332,7 @@ async fn submit(
         };
         let mut again = Vec::new();
         for (tx, answer) in txs.into_iter().zip(answers) {
-            let hash = format!("0x{}", hex::encode(ordo_types::tx_hash(&tx)));
+            let hash = hex::encode_prefixed(ordo_types::tx_hash(&tx));
             match answer {
                 Ok(h) if h == hash => log.acknowledged.push(hash),
                 Ok(h) => log

@@ -315,22 +315,29 @@ pub async fn status(client: &HttpClient) -> Result<Value> {
     Ok(client.request("ordo_status", rpc_params![]).await?)
 }
 
-/// One JSON-RPC batch of `ordo_sendTransaction`: the node's answer for each transaction (its
-/// hash, or why it was refused); an error if the batch got no answer at all.
+/// One `ordo_sendTransactions` call: the node's answer for each transaction (its hash, or why it
+/// was refused); an error if the call got no answer at all.
 pub async fn send_batch(
     client: &HttpClient,
     rollup: u64,
     txs: &[bytes::Bytes],
 ) -> Result<Vec<std::result::Result<String, ErrorObjectOwned>>> {
-    let mut batch = BatchRequestBuilder::new();
-    for tx in txs {
-        batch.insert(
-            "ordo_sendTransaction",
-            rpc_params![rollup, format!("0x{}", hex::encode(tx))],
-        )?;
-    }
-    let responses = client.batch_request::<String>(batch).await?;
-    Ok(responses.into_iter().collect())
+    let txs: Vec<String> = txs.iter().map(hex::encode_prefixed).collect();
+    let answers: Vec<Value> = client
+        .request("ordo_sendTransactions", rpc_params![rollup, txs])
+        .await?;
+    answers
+        .into_iter()
+        .map(|answer| match answer {
+            Value::String(hash) => Ok(Ok(hash)),
+            refused => {
+                let code = refused["code"].as_i64().context("an answer's error code")?;
+                let message = refused["message"].as_str().unwrap_or_default().to_string();
+                let data = refused.get("data").cloned();
+                Ok(Err(ErrorObjectOwned::owned(code as i32, message, data)))
+            }
+        })
+        .collect()
 }
 
 /// Walks a validator's finalized blocks from height 1 on, counting how often each transaction

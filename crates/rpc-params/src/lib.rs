@@ -12,6 +12,9 @@ use std::collections::HashSet;
 /// Most transaction hashes one `ordo_subscribeReceipts` may filter on.
 pub const MAX_RECEIPT_FILTER: usize = 4096;
 
+/// Most transactions one `ordo_sendTransactions` may carry.
+pub const MAX_TXS_PER_SUBMISSION: usize = 1024;
+
 pub type ParamsResult<T> = Result<T, ErrorObjectOwned>;
 
 fn parse_hex<E: serde::de::Error>(s: &str) -> Result<Vec<u8>, E> {
@@ -19,6 +22,10 @@ fn parse_hex<E: serde::de::Error>(s: &str) -> Result<Vec<u8>, E> {
         .strip_prefix("0x")
         .or_else(|| s.strip_prefix("0X"))
         .ok_or_else(|| E::custom("expected a 0x-prefixed hex string"))?;
+    // The hex crate (const-hex) would strip a second prefix: "0x0x68" is not hex.
+    if digits.starts_with("0x") || digits.starts_with("0X") {
+        return Err(E::custom("invalid hex: 0x given twice"));
+    }
     hex::decode(digits).map_err(|e| E::custom(format!("invalid hex: {e}")))
 }
 
@@ -52,6 +59,22 @@ impl<'de> Deserialize<'de> for Hash32 {
 /// `ordo_sendTransaction`: `[rollup, "0x<tx>"]`.
 pub fn send_transaction(params: &Params<'_>) -> ParamsResult<(RollupId, HexBytes)> {
     params.parse()
+}
+
+/// `ordo_sendTransactions`: `[rollup, ["0x<tx>", ...]]`, at most [`MAX_TXS_PER_SUBMISSION`].
+pub fn send_transactions(params: &Params<'_>) -> ParamsResult<(RollupId, Vec<HexBytes>)> {
+    let (rollup, txs): (RollupId, Vec<HexBytes>) = params.parse()?;
+    if txs.len() > MAX_TXS_PER_SUBMISSION {
+        return Err(ErrorObject::owned(
+            INVALID_PARAMS_CODE,
+            format!(
+                "at most {MAX_TXS_PER_SUBMISSION} transactions per call, got {}",
+                txs.len()
+            ),
+            None::<()>,
+        ));
+    }
+    Ok((rollup, txs))
 }
 
 /// `eth_sendRawTransaction` (under `/rollup/<id>`): `["0x<tx>"]`.
@@ -118,6 +141,28 @@ mod tests {
         assert_eq!((rollup, raw.0.as_ref()), (903, b"hi".as_ref()));
         assert!(send_transaction(&params(r#"[903, "6869"]"#)).is_err());
         assert!(send_transaction(&params(r#"[903, "0x686"]"#)).is_err());
+        assert!(send_transaction(&params(r#"[903, "0x0x6869"]"#)).is_err());
+        let (rollup, txs) = send_transactions(&params(r#"[903, ["0x6869", "0x"]]"#)).unwrap();
+        assert_eq!(
+            (rollup, txs.len(), txs[0].0.as_ref()),
+            (903, 2, b"hi".as_ref())
+        );
+        assert!(send_transactions(&params(r#"[903, ["6869"]]"#)).is_err());
+        assert!(send_transactions(&params(r#"[903, "0x6869"]"#)).is_err());
+        let most = format!(
+            r#"[903, [{}]]"#,
+            vec![r#""0x01""#; MAX_TXS_PER_SUBMISSION].join(",")
+        );
+        assert!(send_transactions(&params(&most)).is_ok());
+        let over = format!(
+            r#"[903, [{}]]"#,
+            vec![r#""0x01""#; MAX_TXS_PER_SUBMISSION + 1].join(",")
+        );
+        let error = send_transactions(&params(&over)).unwrap_err();
+        assert!(
+            error.message().contains("at most 1024 transactions"),
+            "{error:?}"
+        );
         assert!(send_transaction(&params(r#"[-1, "0x"]"#)).is_err());
         let hash = format!(r#"["0x{}"]"#, "ab".repeat(32));
         assert_eq!(get_receipt(&params(&hash)).unwrap().0, [0xab; 32]);

@@ -10,6 +10,7 @@ use crate::{
         RollupBatchView,
     },
 };
+use futures::future::join_all;
 use jsonrpsee::{types::ErrorObjectOwned, Extensions, RpcModule};
 use ordo_engine::{
     liveness::{LatencySummary, ValidatorVotes},
@@ -34,6 +35,18 @@ pub(crate) fn module(handle: Handle) -> RpcModule<Handle> {
         m.register_async_method("ordo_sendTransaction", |params, h, _| async move {
             let (rollup, raw) = ordo_rpc_params::send_transaction(&params)?;
             submit(&h, rollup, raw).await
+        })
+        .map(drop),
+        m.register_async_method("ordo_sendTransactions", |params, h, _| async move {
+            let (rollup, raws) = ordo_rpc_params::send_transactions(&params)?;
+            if h.rollup(rollup).is_none() {
+                return Err(error::unknown_rollup(rollup));
+            }
+            // Submitted together, so they share the journal's commits, and each takes its place
+            // in the mempool on its first poll, which join_all makes in order: a sender's nonces
+            // enter the lane as sent.
+            let answers = join_all(raws.into_iter().map(|raw| submit(&h, rollup, raw))).await;
+            Ok::<_, ErrorObjectOwned>(answers.into_iter().map(Submitted::from).collect::<Vec<_>>())
         })
         .map(drop),
         m.register_async_method("eth_sendRawTransaction", |params, h, ext| async move {
@@ -83,6 +96,21 @@ fn rollup_path(ext: &Extensions, method: &str) -> RpcResult<RollupId> {
     ext.get::<RollupPath>()
         .map(|p| p.0)
         .ok_or_else(|| error::eth_outside_rollup_path(method))
+}
+
+/// One answer of `ordo_sendTransactions`: the hash, or the error `ordo_sendTransaction` would
+/// have given.
+#[derive(Clone, Serialize)]
+#[serde(untagged)]
+enum Submitted {
+    Hash(String),
+    Refused(ErrorObjectOwned),
+}
+
+impl From<RpcResult<String>> for Submitted {
+    fn from(answer: RpcResult<String>) -> Self {
+        answer.map_or_else(Self::Refused, Self::Hash)
+    }
 }
 
 async fn submit(h: &Handle, rollup: RollupId, raw: HexBytes) -> RpcResult<String> {

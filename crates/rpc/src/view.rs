@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 /// `0x`-prefixed lowercase hex.
 pub fn hex0x(bytes: impl AsRef<[u8]>) -> String {
-    format!("0x{}", hex::encode(bytes))
+    hex::encode_prefixed(bytes)
 }
 
 /// How final something is.

@@ -358,6 +358,59 @@ async fn batched_submissions_keep_their_order() {
     assert_eq!(lane, expected, "lane order is the batch's order");
 }
 
+/// `ordo_sendTransactions`: one call, one answer per transaction in order (a refusal in its
+/// place, shaped as `ordo_sendTransaction`'s error), and the lane keeps the order sent.
+#[tokio::test]
+async fn many_transactions_in_one_call() {
+    let node = Node::start().await;
+    let client = node.http("/");
+    let txs: Vec<Vec<u8>> = (0..300u32).map(|n| n.to_be_bytes().to_vec()).collect();
+    let mut sent: Vec<String> = txs.iter().map(hex0x).collect();
+    sent[50] = sent[10].clone(); // a duplicate
+    sent[60] = "0x".into(); // not a transaction
+    let answers: Vec<Value> = client
+        .request("ordo_sendTransactions", rpc_params![ROLLUP_A, &sent])
+        .await
+        .unwrap();
+    assert_eq!(answers.len(), txs.len());
+    for (n, answer) in answers.iter().enumerate() {
+        match n {
+            50 => {
+                assert_eq!(answer["code"], ordo_rpc::DUPLICATE);
+                assert_eq!(answer["data"], hex0x(tx_hash(&txs[10])));
+            }
+            60 => {
+                assert_eq!(answer["code"], ordo_rpc::INVALID_TRANSACTION);
+                assert!(answer["message"].as_str().unwrap().contains("empty"));
+            }
+            _ => assert_eq!(answer, &Value::from(hex0x(tx_hash(&txs[n]))), "answer {n}"),
+        }
+    }
+    let selected = node.handle.mempool.select(&|_| false);
+    let lane = &selected.iter().find(|b| b.rollup == ROLLUP_A).unwrap().txs;
+    let expected: Vec<&Vec<u8>> = (0..txs.len())
+        .filter(|n| ![50, 60].contains(n))
+        .map(|n| &txs[n])
+        .collect();
+    assert_eq!(lane.len(), expected.len());
+    assert!(lane
+        .iter()
+        .zip(expected)
+        .all(|(a, b)| a.as_ref() == b.as_slice()));
+
+    // The whole call is refused, and nothing submitted, for an unknown rollup or too many.
+    let unknown = client
+        .request::<Value, _>("ordo_sendTransactions", rpc_params![7u64, ["0x0a0b"]])
+        .await;
+    assert_eq!(rpc_error(unknown).0, ordo_rpc::UNKNOWN_ROLLUP);
+    let too_many = vec!["0x0a0b"; ordo_rpc_params::MAX_TXS_PER_SUBMISSION + 1];
+    let refused = client
+        .request::<Value, _>("ordo_sendTransactions", rpc_params![ROLLUP_A, too_many])
+        .await;
+    assert_eq!(rpc_error(refused).0, -32602);
+    assert!(!node.handle.mempool.is_pending(&tx_hash(&[0x0a, 0x0b])));
+}
+
 #[tokio::test]
 async fn rollup_path_serves_eth_send_raw_transaction() {
     let node = Node::start().await;
