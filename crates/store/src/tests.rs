@@ -499,3 +499,32 @@ fn decoding_limits_apply_to_stored_blocks() {
     let store = Store::open(dir.path(), tight).unwrap();
     assert!(matches!(store.block(1), Err(StoreError::Corrupt { .. })));
 }
+
+#[test]
+fn receipts_of_many_batches_stay_right_as_recent_batches_are_evicted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut parent = genesis();
+    index(&store, &parent);
+    let mut names = Vec::new();
+    for height in 1..=RECENT_BATCHES as u64 + 10 {
+        let txs: Vec<String> = (0..3).map(|i| format!("tx {height}.{i}")).collect();
+        let refs: Vec<&str> = txs.iter().map(String::as_str).collect();
+        let block = child(&parent, [&refs, &[], &[]]);
+        index(&store, &block);
+        names.extend(txs);
+        parent = block;
+    }
+    let receipt = |name: &str| store.receipt(&tx_hash(name.as_bytes())).unwrap().unwrap();
+    let first = receipt(&names[0]);
+    for (n, name) in names.iter().enumerate() {
+        let r = receipt(name);
+        assert!(verify_receipt(&r), "{name}");
+        assert_eq!(
+            (r.tx_hash, r.header.height, r.tx_proof.index as usize),
+            (tx_hash(name.as_bytes()), n as u64 / 3 + 1, n % 3),
+        );
+    }
+    // The first batch was evicted since: read again, the same receipt.
+    assert_eq!(receipt(&names[0]), first);
+}
