@@ -326,7 +326,7 @@ async fn submit(
             .filter(|&i| up[i].load(Ordering::Relaxed))
             .collect();
         let via = candidates[rng.random_range(0..candidates.len())];
-        let Ok(answers) = cluster::send_batch(&nodes[via], rollup, &txs).await else {
+        let Ok(answers) = cluster::send_transactions(&nodes[via], rollup, &txs).await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };

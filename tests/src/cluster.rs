@@ -262,7 +262,7 @@ impl Cluster {
     ) -> Result<Vec<String>> {
         let mut hashes = Vec::with_capacity(txs.len());
         for chunk in txs.chunks(200) {
-            for r in send_batch(client, rollup, chunk).await? {
+            for r in send_transactions(client, rollup, chunk).await? {
                 hashes.push(r.map_err(|e| anyhow!("submit rejected: {e:?}"))?);
             }
         }
@@ -317,7 +317,7 @@ pub async fn status(client: &HttpClient) -> Result<Value> {
 
 /// One `ordo_sendTransactions` call: the node's answer for each transaction (its hash, or why it
 /// was refused); an error if the call got no answer at all.
-pub async fn send_batch(
+pub async fn send_transactions(
     client: &HttpClient,
     rollup: u64,
     txs: &[bytes::Bytes],

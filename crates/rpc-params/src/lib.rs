@@ -64,16 +64,7 @@ pub fn send_transaction(params: &Params<'_>) -> ParamsResult<(RollupId, HexBytes
 /// `ordo_sendTransactions`: `[rollup, ["0x<tx>", ...]]`, at most [`MAX_TXS_PER_SUBMISSION`].
 pub fn send_transactions(params: &Params<'_>) -> ParamsResult<(RollupId, Vec<HexBytes>)> {
     let (rollup, txs): (RollupId, Vec<HexBytes>) = params.parse()?;
-    if txs.len() > MAX_TXS_PER_SUBMISSION {
-        return Err(ErrorObject::owned(
-            INVALID_PARAMS_CODE,
-            format!(
-                "at most {MAX_TXS_PER_SUBMISSION} transactions per call, got {}",
-                txs.len()
-            ),
-            None::<()>,
-        ));
-    }
+    at_most(MAX_TXS_PER_SUBMISSION, txs.len(), "transactions per call")?;
     Ok((rollup, txs))
 }
 
@@ -109,17 +100,24 @@ pub fn subscribe_receipts(params: &Params<'_>) -> ParamsResult<Option<HashSet<Tx
     let Some(hashes) = params.sequence().optional_next::<Vec<Hash32>>()? else {
         return Ok(None);
     };
-    if hashes.len() > MAX_RECEIPT_FILTER {
+    at_most(
+        MAX_RECEIPT_FILTER,
+        hashes.len(),
+        "transaction hashes per subscription",
+    )?;
+    Ok(Some(hashes.into_iter().map(|h| h.0).collect()))
+}
+
+/// Refuses a list longer than `most` ("at most {most} {what}, got {got}").
+fn at_most(most: usize, got: usize, what: &str) -> ParamsResult<()> {
+    if got > most {
         return Err(ErrorObject::owned(
             INVALID_PARAMS_CODE,
-            format!(
-                "at most {MAX_RECEIPT_FILTER} transaction hashes per subscription, got {}",
-                hashes.len()
-            ),
+            format!("at most {most} {what}, got {got}"),
             None::<()>,
         ));
     }
-    Ok(Some(hashes.into_iter().map(|h| h.0).collect()))
+    Ok(())
 }
 
 /// `ordo_subscribeRollupBatches`: `[rollup]`.
