@@ -370,9 +370,10 @@ fn corrupt_data_is_an_error_not_a_panic() {
         Err(StoreError::Corrupt { .. })
     ));
 
-    put(CF_TXS, &tx_hash(b"a"), b"short");
+    // (Not "a": its location is still answered from memory, not from `txs`.)
+    put(CF_TXS, &tx_hash(b"short"), b"short");
     assert!(matches!(
-        store.tx_location(&tx_hash(b"a")),
+        store.tx_location(&tx_hash(b"short")),
         Err(StoreError::Corrupt { .. })
     ));
     // A location pointing past the end of its batch.
@@ -405,6 +406,15 @@ fn corrupt_data_is_an_error_not_a_panic() {
     ));
     let next = child(&block, [&[], &[], &[]]);
     assert!(store.index_finalized(&next, &certify(&next)).is_err());
+
+    // A segment of locations that is not a whole number of entries.
+    put(CF_TX_SEGMENTS, &9u64.to_be_bytes(), b"odd");
+    drop(store);
+    let err = Store::open(dir.path(), BlockLimits::UNBOUNDED)
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("segment at height 9"), "{err}");
 }
 
 #[test]
@@ -527,4 +537,154 @@ fn receipts_of_many_batches_stay_right_as_recent_batches_are_evicted() {
     }
     // The first batch was evicted since: read again, the same receipt.
     assert_eq!(receipt(&names[0]), first);
+}
+
+/// Indexes `blocks` blocks after genesis, the i-th carrying "tx-i-0" .. "tx-i-2" in rollup 902,
+/// each after the ingestion the one before started, and returns them (genesis first).
+fn chain(store: &Store, blocks: usize) -> Vec<Block> {
+    let mut chain = vec![genesis()];
+    index(store, &chain[0]);
+    for i in 1..=blocks {
+        let txs: Vec<String> = (0..3).map(|j| format!("tx-{i}-{j}")).collect();
+        let txs: Vec<&str> = txs.iter().map(String::as_str).collect();
+        let block = child(chain.last().unwrap(), [&[], &txs, &[]]);
+        index(store, &block);
+        // One block at a time, so what is ingested when does not depend on the thread's speed.
+        store.wait_for_ingestion();
+        chain.push(block);
+    }
+    chain
+}
+
+fn segments(store: &Store) -> usize {
+    store
+        .inner
+        .db
+        .iterator_cf(store.cf(CF_TX_SEGMENTS), IteratorMode::Start)
+        .count()
+}
+
+/// Every transaction of the chain answers the same before, during and after its location moves
+/// from memory into `txs`, and after a reopen.
+fn assert_chain_indexed(store: &Store, chain: &[Block]) {
+    for block in &chain[1..] {
+        let hashes = block.tx_hashes()[1].clone();
+        assert_eq!(store.included(&hashes).unwrap(), vec![true; 3]);
+        for (index, hash) in hashes.iter().enumerate() {
+            let location = store.tx_location(hash).unwrap().unwrap();
+            assert_eq!(
+                (location.height, location.rollup, location.index),
+                (block.height(), 902, index as u32)
+            );
+            assert!(verify_receipt(&store.receipt(hash).unwrap().unwrap()));
+        }
+    }
+    assert!(!store.is_included(&tx_hash(b"never")).unwrap());
+    assert_eq!(store.tx_location(&tx_hash(b"never")).unwrap(), None);
+}
+
+#[test]
+fn locations_move_from_memory_into_the_index_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = {
+        // 3 locations a block, ingested every 4th block (12 >= 10).
+        let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 10).unwrap();
+        let chain = chain(&store, 10);
+        store.wait_for_ingestion();
+        assert_chain_indexed(&store, &chain);
+        // Blocks 1-8 were ingested (two runs of 4), 9-10 wait in memory and in their segments.
+        assert_eq!(segments(&store), 2);
+        assert_eq!(store.recent_txs().len(), 6);
+        chain
+    };
+    let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 10).unwrap();
+    assert_eq!(store.recent_txs().len(), 6, "segments loaded again");
+    assert_chain_indexed(&store, &chain);
+
+    // A transaction seen again after its location was ingested keeps its first location.
+    let again = child(chain.last().unwrap(), [&["tx-1-0"], &[], &[]]);
+    index(&store, &again);
+    let first = store.tx_location(&tx_hash(b"tx-1-0")).unwrap().unwrap();
+    assert_eq!((first.height, first.rollup), (1, 902));
+}
+
+#[test]
+fn an_ingestion_interrupted_before_its_segments_are_deleted_is_done_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = {
+        let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1_000).unwrap();
+        let chain = chain(&store, 5);
+        // A crash after rocksdb ingested the table but before the segments were deleted; and
+        // a table file left half-written by another.
+        let sealed = store.recent_txs_mut().take_due(1).unwrap();
+        store.ingest_table(&sealed).unwrap();
+        std::fs::write(dir.path().join(INGEST_DIR).join("6-9.sst"), b"half").unwrap();
+        chain
+    };
+    let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1).unwrap();
+    assert_eq!(segments(&store), 5);
+    assert!(
+        !dir.path().join(INGEST_DIR).exists(),
+        "left-over files removed"
+    );
+    assert_chain_indexed(&store, &chain);
+    // The next block ingests everything again, over the same entries.
+    let chain = [
+        chain.clone(),
+        vec![child(chain.last().unwrap(), [&[], &[], &[]])],
+    ]
+    .concat();
+    index(&store, chain.last().unwrap());
+    store.wait_for_ingestion();
+    assert_eq!(segments(&store), 0);
+    assert_eq!(store.recent_txs().len(), 0);
+    assert_chain_indexed(&store, &chain[..6]);
+}
+
+#[test]
+fn a_version_3_store_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = {
+        // What version 3 wrote: locations straight into `txs`, no segments.
+        let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1_000).unwrap();
+        let chain = chain(&store, 3);
+        let sealed = store.recent_txs_mut().take_due(1).unwrap();
+        store.ingest(&sealed).unwrap();
+        assert_eq!(segments(&store), 0);
+        store
+            .inner
+            .db
+            .put_cf(store.cf(CF_META), META_SCHEMA, 3u32.to_be_bytes())
+            .unwrap();
+        chain
+    };
+    let store = open(&dir);
+    assert_eq!(
+        store.get(CF_META, META_SCHEMA).unwrap(),
+        Some(SCHEMA_VERSION.to_be_bytes().to_vec())
+    );
+    assert_chain_indexed(&store, &chain);
+}
+
+#[test]
+fn a_store_can_be_opened_again_as_soon_as_its_last_handle_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let genesis = genesis();
+    let mut parent = genesis.clone();
+    for round in 0..5 {
+        let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1).unwrap();
+        let other_handle = store.clone();
+        if round == 0 {
+            index(&store, &genesis);
+        }
+        // Each block's locations start an ingestion on a thread of its own.
+        let name = format!("tx-of-round-{round}");
+        let block = child(&parent, [&[name.as_str()], &[], &[]]);
+        index(&store, &block);
+        drop(other_handle);
+        drop(store);
+        let store = open(&dir);
+        assert!(store.is_included(&tx_hash(name.as_bytes())).unwrap());
+        parent = block;
+    }
 }
