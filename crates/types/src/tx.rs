@@ -1,3 +1,6 @@
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+use keccak_asm::{Digest as _, Keccak256};
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 use sha3::{Digest as _, Keccak256};
 
 /// keccak256 of a transaction's raw bytes (for EVM rollups: the usual transaction hash).
@@ -84,5 +87,30 @@ mod evm {
         tx.recover_signer()
             .map_err(|e| TxError::BadSignature(e.to_string()))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::tx_hash;
+    use sha3::Digest as _;
+
+    #[test]
+    fn tx_hash_is_keccak256() {
+        let hex = |h: [u8; 32]| hex::encode(h);
+        assert_eq!(
+            hex(tx_hash(b"")),
+            "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+        );
+        assert_eq!(
+            hex(tx_hash(b"abc")),
+            "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"
+        );
+        // Lengths around Keccak-256's 136-byte block, against the portable implementation.
+        for len in [135, 136, 137, 200, 272, 1_000] {
+            let raw: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let expected: [u8; 32] = sha3::Keccak256::digest(&raw).into();
+            assert_eq!(tx_hash(&raw), expected, "{len} bytes");
+        }
     }
 }
