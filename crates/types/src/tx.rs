@@ -1,5 +1,5 @@
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-use keccak_asm::{Digest as _, Keccak256};
+use keccak_asm::Keccak256;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 use sha3::{Digest as _, Keccak256};
 
