@@ -447,7 +447,7 @@ where
         for batch in &forced_batches {
             in_flight.extend(batch.tx_hashes());
         }
-        let batches = self
+        let selected = self
             .shared
             .mempool
             .select_after(forced_batches, &|h| in_flight.contains(h));
@@ -465,9 +465,9 @@ where
             batches_root: [0; 32],
         };
         let block = Arc::new(if self.faulty_proposals {
-            self.break_rules(header, batches)
+            self.break_rules(header, selected.batches)
         } else {
-            Block::new(header, batches)
+            Block::with_tx_hashes(header, selected.batches, selected.tx_hashes)
         });
         debug!(height = block.height(), txs = block.tx_count(), "proposing");
         self.shared.recent.remember(block.clone());

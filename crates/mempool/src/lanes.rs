@@ -1,7 +1,7 @@
 //! The in-memory pending set: one FIFO lane per rollup, and the rule that fills a block from them.
 
 use bytes::Bytes;
-use ordo_types::{Batch, RollupId, RollupSpec, TxHash, TxHashMap, TxHashSet};
+use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxHash, TxHashMap, TxHashSet};
 use std::collections::{btree_map, BTreeMap, VecDeque};
 
 /// How many recently finalized hashes are remembered to close the race between a submission's
@@ -194,7 +194,7 @@ impl State {
         max_block_bytes: usize,
         mut forced: Vec<Batch>,
         exclude: &dyn Fn(&TxHash) -> bool,
-    ) -> Vec<Batch> {
+    ) -> Selection {
         let mut fills: Vec<Fill<'_>> = self
             .lanes
             .values()
@@ -239,14 +239,18 @@ impl State {
             });
         }
 
-        fills
+        let (batches, tx_hashes) = fills
             .into_iter()
-            .map(|fill| Batch {
-                rollup: fill.lane.spec.id,
-                forced: fill.forced,
-                txs: fill.txs,
+            .map(|fill| {
+                let batch = Batch {
+                    rollup: fill.lane.spec.id,
+                    forced: fill.forced,
+                    txs: fill.txs,
+                };
+                (batch, fill.hashes)
             })
-            .collect()
+            .unzip();
+        Selection { batches, tx_hashes }
     }
 }
 
@@ -257,6 +261,8 @@ struct Fill<'a> {
     /// The next eligible transaction, already checked against `exclude`.
     next: Option<&'a Pending>,
     txs: Vec<Bytes>,
+    /// The hashes of `txs`.
+    hashes: Vec<TxHash>,
     bytes: usize,
     /// Forced transactions the block starts with (they count against the lane's limits).
     forced: u32,
@@ -270,6 +276,7 @@ impl<'a> Fill<'a> {
             queue: lane.txs.values(),
             next: None,
             bytes: txs.iter().map(|t| t.len()).sum(),
+            hashes: txs.iter().map(|t| tx_hash(t)).collect(),
             txs,
             forced,
         }
@@ -289,12 +296,21 @@ impl<'a> Fill<'a> {
         if let Some(tx) = self.next.take() {
             self.bytes += tx.raw.len();
             self.txs.push(tx.raw.clone());
+            self.hashes.push(tx.hash);
         }
     }
 
     fn is_full(&self) -> bool {
         self.txs.len() >= self.lane.spec.max_txs_per_block as usize
     }
+}
+
+/// What [`crate::Mempool::select`] chose for a block: one batch per registered rollup, and the
+/// hashes of each batch's transactions (so the block need not hash them again).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub batches: Vec<Batch>,
+    pub tx_hashes: Vec<Vec<TxHash>>,
 }
 
 /// A bounded set of the most recently finalized hashes.

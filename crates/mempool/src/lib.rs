@@ -23,6 +23,7 @@ pub mod priority;
 use bytes::Bytes;
 use futures::channel::{mpsc as async_mpsc, oneshot};
 use journal::{Command, LoadError, Record};
+pub use lanes::Selection;
 use lanes::{Pending, State};
 use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxError, TxHash, TxHashSet};
 use std::{
@@ -399,7 +400,7 @@ impl Mempool {
     /// `max_txs_per_block`; the block budget left over is then handed out round-robin, one
     /// transaction at a time, to rollups that still have transactions. Transactions for which
     /// `exclude` is true (already in a not-yet-finalized ancestor) are skipped. Removes nothing.
-    pub fn select(&self, exclude: &dyn Fn(&TxHash) -> bool) -> Vec<Batch> {
+    pub fn select(&self, exclude: &dyn Fn(&TxHash) -> bool) -> Selection {
         self.select_after(Vec::new(), exclude)
     }
 
@@ -409,7 +410,7 @@ impl Mempool {
         &self,
         forced: Vec<Batch>,
         exclude: &dyn Fn(&TxHash) -> bool,
-    ) -> Vec<Batch> {
+    ) -> Selection {
         self.state()
             .select(self.inner.max_block_bytes, forced, exclude)
     }

@@ -90,7 +90,7 @@ fn a_flooded_rollup_never_starves_the_others() {
         submit_all(&pool, 3, (0..5).map(|i| tx(&format!("other-{block}"), i)));
 
         let started = Instant::now();
-        let batches = pool.select(&|_| false);
+        let batches = pool.select(&|_| false).batches;
         eprintln!("select over ~100k pending took {:?}", started.elapsed());
         assert_eq!(
             batches.iter().map(|b| b.rollup).collect::<Vec<_>>(),
@@ -118,7 +118,7 @@ fn unused_share_goes_to_the_rollups_that_have_transactions() {
     let dir = tempfile::tempdir().unwrap();
     let pool = open(&dir, config());
     submit_all(&pool, 2, (0..1_000).map(|i| tx("only", i)));
-    let batches = pool.select(&|_| false);
+    let batches = pool.select(&|_| false).batches;
     assert_eq!(batches.len(), 3);
     assert!(batch_of(&batches, 1).txs.is_empty());
     assert!(batch_of(&batches, 3).txs.is_empty());
@@ -126,13 +126,13 @@ fn unused_share_goes_to_the_rollups_that_have_transactions() {
 
     // Two busy rollups split the idle one's share evenly (round-robin).
     submit_all(&pool, 1, (0..1_000).map(|i| tx("busy", i)));
-    let batches = pool.select(&|_| false);
+    let batches = pool.select(&|_| false).batches;
     assert_eq!(batch_of(&batches, 1).tx_bytes(), 15_000);
     assert_eq!(batch_of(&batches, 2).tx_bytes(), 15_000);
 
     // Nothing pending: one empty batch per rollup.
     let empty = tempfile::tempdir().unwrap();
-    let batches = open(&empty, config()).select(&|_| false);
+    let batches = open(&empty, config()).select(&|_| false).batches;
     assert_eq!(batches.len(), 3);
     assert!(batches.iter().all(|b| b.txs.is_empty()));
 }
@@ -147,7 +147,11 @@ fn forced_transactions_come_first_and_count_against_the_limits() {
         forced: 2,
         txs: vec![tx("forced", 0), tx("forced", 1)],
     }];
-    let batches = pool.select_after(forced, &|_| false);
+    let selected = pool.select_after(forced, &|_| false);
+    // The hashes handed to the block are those of the transactions, forced ones included.
+    let hashes: Vec<Vec<_>> = selected.batches.iter().map(Batch::tx_hashes).collect();
+    assert_eq!(selected.tx_hashes, hashes);
+    let batches = selected.batches;
     let batch = batch_of(&batches, 1);
     assert_eq!(batch.forced, 2);
     assert_eq!(&batch.txs[..2], [tx("forced", 0), tx("forced", 1)]);
@@ -165,7 +169,7 @@ fn selection_honours_per_block_tx_caps_and_exclusions() {
     let pool = open(&dir, cfg);
     submit_all(&pool, 1, (0..10).map(|i| tx("capped", i)));
     submit_all(&pool, 2, (0..10).map(|i| tx("free", i)));
-    let batches = pool.select(&|_| false);
+    let batches = pool.select(&|_| false).batches;
     // Phase 2 does not lift the cap, even with most of the block unused.
     assert_eq!(batch_of(&batches, 1).txs.len(), 3);
     assert_eq!(batch_of(&batches, 2).txs.len(), 10);
@@ -175,7 +179,7 @@ fn selection_honours_per_block_tx_caps_and_exclusions() {
         [tx_hash(&tx("capped", 0)), tx_hash(&tx("capped", 2))]
             .into_iter()
             .collect();
-    let batches = pool.select(&|h| in_ancestor.contains(h));
+    let batches = pool.select(&|h| in_ancestor.contains(h)).batches;
     assert_eq!(
         batch_of(&batches, 1).txs,
         [tx("capped", 1), tx("capped", 3), tx("capped", 4)]
@@ -197,7 +201,7 @@ fn a_transaction_larger_than_what_is_left_stops_its_lane() {
     for raw in [&small, &large, &after] {
         pool.submit_blocking(1, raw.clone()).unwrap();
     }
-    let batches = pool.select(&|_| false);
+    let batches = pool.select(&|_| false).batches;
     // FIFO within a lane: `after` is not taken ahead of `large`, which does not fit.
     assert_eq!(batch_of(&batches, 1).txs, [small]);
 }
@@ -349,7 +353,7 @@ mod evm {
         let raw = signed(CHAIN, 0);
         let hash = pool.submit_blocking(CHAIN, raw.clone()).unwrap();
         assert_eq!(hash, tx_hash(&raw));
-        assert_eq!(pool.select(&|_| false)[0].txs, [raw]);
+        assert_eq!(pool.select(&|_| false).batches[0].txs, [raw]);
     }
 
     #[test]
@@ -405,11 +409,11 @@ fn pending_transactions_survive_a_restart_in_arrival_order() {
         for (rollup, raw) in &order {
             pool.submit_blocking(*rollup, raw.clone()).unwrap();
         }
-        pool.select(&|_| false)
+        pool.select(&|_| false).batches
     };
     let pool = open(&dir, config());
     assert_eq!(pool.len(), 4);
-    assert_eq!(pool.select(&|_| false), before);
+    assert_eq!(pool.select(&|_| false).batches, before);
     assert_eq!(batch_of(&before, 1).txs, [tx("a", 0), tx("a", 1)]);
 
     // New submissions queue behind the reloaded ones.
@@ -419,7 +423,7 @@ fn pending_transactions_survive_a_restart_in_arrival_order() {
 
     let pool = open(&dir, config());
     assert_eq!(
-        batch_of(&pool.select(&|_| false), 1).txs,
+        batch_of(&pool.select(&|_| false).batches, 1).txs,
         [tx("a", 1), tx("a", 2)]
     );
     drop(pool);
@@ -519,7 +523,7 @@ fn select_is_fast() {
     let started = Instant::now();
     let runs = 20;
     for _ in 0..runs {
-        let batches = pool.select(&|_| false);
+        let batches = pool.select(&|_| false).batches;
         assert_eq!(batches.iter().map(|b| b.txs.len()).sum::<usize>(), 10_002);
     }
     let each = started.elapsed() / runs;

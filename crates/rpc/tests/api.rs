@@ -340,7 +340,7 @@ async fn batched_submissions_keep_their_order() {
             );
         }
     }
-    let selected = node.handle.mempool.select(&|_| false);
+    let selected = node.handle.mempool.select(&|_| false).batches;
     let lane: Vec<Vec<u8>> = selected
         .iter()
         .find(|b| b.rollup == ROLLUP_A)
@@ -386,7 +386,7 @@ async fn many_transactions_in_one_call() {
             _ => assert_eq!(answer, &Value::from(hex0x(tx_hash(&txs[n]))), "answer {n}"),
         }
     }
-    let selected = node.handle.mempool.select(&|_| false);
+    let selected = node.handle.mempool.select(&|_| false).batches;
     let lane = &selected.iter().find(|b| b.rollup == ROLLUP_A).unwrap().txs;
     let expected: Vec<&Vec<u8>> = (0..txs.len())
         .filter(|n| ![50, 60].contains(n))
