@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxHash, TxHashMap, TxHashSet};
-use std::collections::{btree_map, BTreeMap, VecDeque};
+use std::collections::{btree_map, BTreeMap};
 
 /// How many recently finalized hashes are remembered to close the race between a submission's
 /// (unlocked) inclusion check and the removal of the same transaction by a finalized block.
@@ -118,7 +118,7 @@ impl State {
     }
 
     pub fn was_recently_included(&self, hash: &TxHash) -> bool {
-        self.recently_included.set.contains(hash)
+        self.recently_included.contains(hash)
     }
 
     /// Removes every transaction accepted at or before `cutoff_ms`; returns the hash of each and
@@ -313,23 +313,60 @@ pub struct Selection {
     pub tx_hashes: Vec<Vec<TxHash>>,
 }
 
-/// A bounded set of the most recently finalized hashes.
+/// The most recently finalized hashes: at least the last [`RECENTLY_INCLUDED_CAP`] / 2 and at
+/// most [`RECENTLY_INCLUDED_CAP`], in two generations. When the newer one fills, the older one is
+/// dropped whole: evicting hashes one at a time in arrival order (a queue beside the set) cost a
+/// second look-up and a cache miss per finalized transaction.
 #[derive(Default)]
 struct RecentlyIncluded {
-    order: VecDeque<TxHash>,
-    set: TxHashSet,
+    newer: TxHashSet,
+    older: TxHashSet,
 }
 
 impl RecentlyIncluded {
     fn insert(&mut self, hash: TxHash) {
-        if !self.set.insert(hash) {
+        if self.older.contains(&hash) || !self.newer.insert(hash) {
             return;
         }
-        self.order.push_back(hash);
-        if self.order.len() > RECENTLY_INCLUDED_CAP {
-            if let Some(oldest) = self.order.pop_front() {
-                self.set.remove(&oldest);
+        if self.newer.len() >= RECENTLY_INCLUDED_CAP / 2 {
+            // The older generation's table is reused, emptied, for the next one.
+            std::mem::swap(&mut self.newer, &mut self.older);
+            self.newer.clear();
+        }
+    }
+
+    fn contains(&self, hash: &TxHash) -> bool {
+        self.newer.contains(hash) || self.older.contains(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(i: usize) -> TxHash {
+        let mut hash = [0; 32];
+        hash[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        hash
+    }
+
+    #[test]
+    fn recently_included_keeps_at_least_the_last_half_of_its_cap() {
+        let mut recent = RecentlyIncluded::default();
+        let total = RECENTLY_INCLUDED_CAP * 2 + 123;
+        for i in 0..total {
+            recent.insert(hash(i));
+            // Inserting one already held, in either generation, changes nothing.
+            recent.insert(hash(i));
+            if i >= RECENTLY_INCLUDED_CAP / 4 {
+                recent.insert(hash(i - RECENTLY_INCLUDED_CAP / 4));
+            }
+            assert!(recent.contains(&hash(i)));
+            if i >= RECENTLY_INCLUDED_CAP / 2 {
+                assert!(recent.contains(&hash(i + 1 - RECENTLY_INCLUDED_CAP / 2)));
             }
         }
+        assert!(!recent.contains(&hash(0)), "the oldest are forgotten");
+        assert!(recent.newer.len() + recent.older.len() <= RECENTLY_INCLUDED_CAP);
     }
 }

@@ -406,11 +406,7 @@ impl Mempool {
 
     /// [`Mempool::select`] for a block whose batches start with `forced` (the L1 inbox entries
     /// the block consumes): they count against each rollup's share and limits first.
-    pub fn select_after(
-        &self,
-        forced: Vec<Batch>,
-        exclude: &dyn Fn(&TxHash) -> bool,
-    ) -> Selection {
+    pub fn select_after(&self, forced: Vec<Batch>, exclude: &dyn Fn(&TxHash) -> bool) -> Selection {
         self.state()
             .select(self.inner.max_block_bytes, forced, exclude)
     }

@@ -47,7 +47,7 @@ fn main() {
         });
         parent = block;
     }
-    
+
     store.wait_for_ingestion();
     let store_cpu = process_cpu()
         .saturating_sub(start)

@@ -286,7 +286,10 @@ impl Block {
     ) -> Self {
         debug_assert!(
             batches.len() == tx_hashes.len()
-                && batches.iter().zip(&tx_hashes).all(|(b, h)| b.tx_hashes() == *h),
+                && batches
+                    .iter()
+                    .zip(&tx_hashes)
+                    .all(|(b, h)| b.tx_hashes() == *h),
             "tx_hashes are not the hashes of the batches' transactions"
         );
         let batch_leaves = leaves(&batches, &tx_hashes);
