@@ -109,6 +109,10 @@ pub struct Node {
     pub log_json: bool,
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
+    /// Finalized transactions whose locations the index holds in memory (~70 bytes each) before
+    /// it writes them, sorted, into its tables.
+    #[serde(default = "default_index_ingest_every")]
+    pub index_ingest_every: usize,
     /// Directory of the live page served at `/live/` (built by `make web`); none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_dir: Option<PathBuf>,
@@ -119,6 +123,11 @@ fn default_log_level() -> String {
 }
 fn default_worker_threads() -> usize {
     2
+}
+/// Most locations `node.index_ingest_every` may hold in memory (~1 GB).
+const MAX_INDEX_INGEST_EVERY: usize = 1 << 24;
+fn default_index_ingest_every() -> usize {
+    ordo_store::DEFAULT_INGEST_EVERY
 }
 
 /// What every validator of the network agrees on (genesis).
@@ -353,6 +362,11 @@ impl NodeConfig {
         if self.node.worker_threads == 0 {
             bail!("invalid `node.worker_threads`: must be at least 1");
         }
+        if !(1..=MAX_INDEX_INGEST_EVERY).contains(&self.node.index_ingest_every) {
+            bail!(
+                "invalid `node.index_ingest_every`: must be between 1 and {MAX_INDEX_INGEST_EVERY}"
+            );
+        }
         if let Some(dir) = &self.node.web_dir {
             if !dir.join("index.html").is_file() {
                 bail!(
@@ -477,6 +491,11 @@ mod tests {
         );
         error_after(|c| c.node.bls_share = "00".into(), "node.bls_share");
         error_after(|c| c.node.worker_threads = 0, "node.worker_threads");
+        error_after(|c| c.node.index_ingest_every = 0, "node.index_ingest_every");
+        error_after(
+            |c| c.node.index_ingest_every = MAX_INDEX_INGEST_EVERY + 1,
+            "node.index_ingest_every",
+        );
         error_after(
             |c| c.node.web_dir = Some("/nonexistent/ordo-web".into()),
             "node.web_dir",

@@ -136,6 +136,7 @@ pub fn genesis(opts: GenesisOptions<'_>) -> Result<String> {
                 log_level: "info".into(),
                 log_json: false,
                 worker_threads: 2,
+                index_ingest_every: ordo_store::DEFAULT_INGEST_EVERY,
                 web_dir: None,
             },
             chain: chain.clone(),

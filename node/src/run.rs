@@ -60,8 +60,12 @@ pub fn run(loaded: Loaded) -> Result<()> {
     storage_env.lower_high_priority_thread_pool_cpu_priority();
 
     let limits = chain.limits();
-    let store = Store::open(&node.data_dir.join("index"), limits)
-        .with_context(|| "cannot open the index store")?;
+    let store = Store::open_ingesting_every(
+        &node.data_dir.join("index"),
+        limits,
+        node.index_ingest_every,
+    )
+    .with_context(|| "cannot open the index store")?;
     let mempool = {
         let store = store.clone();
         Mempool::open(

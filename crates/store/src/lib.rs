@@ -69,6 +69,8 @@ const META_INDEXED_HEIGHT: &[u8] = b"indexed_height";
 const SCHEMA_VERSION: u32 = 4;
 /// The version [`SCHEMA_VERSION`] reads and upgrades.
 const UPGRADABLE_SCHEMA_VERSION: u32 = 3;
+/// Transaction locations held in memory before they are ingested into `txs` (~18 MB of map).
+pub const DEFAULT_INGEST_EVERY: usize = 1 << 18;
 /// Where table files of locations are written before `txs` ingests them (inside the store).
 const INGEST_DIR: &str = "ingest";
 
@@ -238,11 +240,12 @@ impl Store {
     /// Opens (creating if missing) the index at `path`. `limits` bound what decoding a stored
     /// block may allocate.
     pub fn open(path: &Path, limits: BlockLimits) -> Result<Self, StoreError> {
-        Self::open_ingesting_every(path, limits, recent_txs::INGEST_ENTRIES)
+        Self::open_ingesting_every(path, limits, DEFAULT_INGEST_EVERY)
     }
 
-    /// [`Self::open`], ingesting locations into `txs` once `ingest_entries` have gathered.
-    fn open_ingesting_every(
+    /// [`Self::open`], moving locations from memory into `txs` once `ingest_entries` have
+    /// gathered (at least 1).
+    pub fn open_ingesting_every(
         path: &Path,
         limits: BlockLimits,
         ingest_entries: usize,
@@ -270,7 +273,7 @@ impl Store {
             index_lock: Mutex::new(()),
             receipt_batches: Mutex::default(),
             recent_txs: RwLock::default(),
-            ingest_entries,
+            ingest_entries: ingest_entries.max(1),
             ingestion: Mutex::default(),
         });
         let store = Self {

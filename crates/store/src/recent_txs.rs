@@ -4,7 +4,7 @@
 //! through random keys, then a flush and compactions: ~3-4 us of CPU a transaction, most of what
 //! indexing a block cost. A block's locations are instead written as one value, its segment
 //! (`tx_segments`, keyed by height), in the block's own write batch, and kept here in a hash map.
-//! Once the map holds enough of them they are written, sorted, into a table file that rocksdb
+//! Once the map holds enough of them ([`crate::DEFAULT_INGEST_EVERY`] unless configured) they are written, sorted, into a table file that rocksdb
 //! ingests into `txs` as it is, and their segments are deleted. Look-ups ask the map first.
 //!
 //! A crash loses nothing: the segments still stored are loaded again on open. A segment ingested
@@ -14,9 +14,6 @@
 use crate::TxLocation;
 use ordo_types::{TxHash, TxHashMap};
 use std::sync::Arc;
-
-/// Locations held in memory before they are ingested into `txs` (~18 MB of map).
-pub(crate) const INGEST_ENTRIES: usize = 1 << 18;
 
 /// Bytes of one segment entry: the hash, then its location.
 const ENTRY_BYTES: usize = 32 + TxLocation::SIZE;
