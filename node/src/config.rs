@@ -109,7 +109,7 @@ pub struct Node {
     pub log_json: bool,
     #[serde(default = "default_worker_threads")]
     pub worker_threads: usize,
-    /// Finalized transactions whose locations the index holds in memory (~70 bytes each) before
+    /// Finalized transactions whose locations the index holds in memory (~115 bytes each) before
     /// it writes them, sorted, into its tables.
     #[serde(default = "default_index_ingest_every")]
     pub index_ingest_every: usize,
@@ -124,7 +124,7 @@ fn default_log_level() -> String {
 fn default_worker_threads() -> usize {
     2
 }
-/// Most locations `node.index_ingest_every` may hold in memory (~1 GB).
+/// Most locations `node.index_ingest_every` may hold in memory (~2 GB).
 const MAX_INDEX_INGEST_EVERY: usize = 1 << 24;
 fn default_index_ingest_every() -> usize {
     ordo_store::DEFAULT_INGEST_EVERY

@@ -69,7 +69,7 @@ const META_INDEXED_HEIGHT: &[u8] = b"indexed_height";
 const SCHEMA_VERSION: u32 = 4;
 /// The version [`SCHEMA_VERSION`] reads and upgrades.
 const UPGRADABLE_SCHEMA_VERSION: u32 = 3;
-/// Transaction locations held in memory before they are ingested into `txs` (~18 MB of map).
+/// Transaction locations held in memory before they are ingested into `txs` (a ~30 MB map).
 pub const DEFAULT_INGEST_EVERY: usize = 1 << 18;
 /// Where table files of locations are written before `txs` ingests them (inside the store).
 const INGEST_DIR: &str = "ingest";
@@ -190,8 +190,6 @@ struct Inner {
     receipt_batches: Mutex<RecentBatches>,
     /// Locations indexed but not yet ingested into `txs`.
     recent_txs: RwLock<RecentTxs>,
-    /// How many locations `recent_txs` gathers before they are ingested.
-    ingest_entries: usize,
     /// The last ingestion thread started.
     ingestion: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -272,8 +270,7 @@ impl Store {
             limits,
             index_lock: Mutex::new(()),
             receipt_batches: Mutex::default(),
-            recent_txs: RwLock::default(),
-            ingest_entries: ingest_entries.max(1),
+            recent_txs: RwLock::new(RecentTxs::new(ingest_entries.max(1))),
             ingestion: Mutex::default(),
         });
         let store = Self {
@@ -420,7 +417,7 @@ impl Store {
         let due = {
             let mut recent = self.recent_txs_mut();
             recent.add(height, locations);
-            recent.take_due(self.inner.ingest_entries)
+            recent.take_due()
         };
         if let Some(sealed) = due {
             self.spawn_ingestion(sealed);

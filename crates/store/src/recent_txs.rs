@@ -19,8 +19,9 @@ use std::sync::Arc;
 const ENTRY_BYTES: usize = 32 + TxLocation::SIZE;
 
 /// Locations indexed but not yet in `txs`.
-#[derive(Default)]
 pub(crate) struct RecentTxs {
+    /// Locations gathered before they are sealed for ingestion.
+    threshold: usize,
     open: TxHashMap<TxLocation>,
     /// Heights of the segments in `open`.
     open_heights: Option<(u64, u64)>,
@@ -37,6 +38,22 @@ pub(crate) struct Sealed {
 }
 
 impl RecentTxs {
+    pub(crate) fn new(threshold: usize) -> Self {
+        Self {
+            threshold,
+            open: Self::empty_map(threshold),
+            open_heights: None,
+            sealed: None,
+            ingesting: false,
+        }
+    }
+
+    /// A map with room for a whole run: growing one by doubling rehashed up to ~30 MB of it on the
+    /// indexer's path, with the lock that look-ups wait for held.
+    fn empty_map(threshold: usize) -> TxHashMap<TxLocation> {
+        TxHashMap::with_capacity_and_hasher(threshold, Default::default())
+    }
+
     pub(crate) fn get(&self, hash: &TxHash) -> Option<TxLocation> {
         self.open
             .get(hash)
@@ -68,16 +85,27 @@ impl RecentTxs {
 
     /// What to ingest now, if anything: the open locations once there are `threshold` of them,
     /// or again the ones a failed ingestion left. None while an ingestion runs.
-    pub(crate) fn take_due(&mut self, threshold: usize) -> Option<Arc<Sealed>> {
+    pub(crate) fn take_due(&mut self) -> Option<Arc<Sealed>> {
+        self.take_due_at(self.threshold)
+    }
+
+    /// [`Self::take_due`] whatever the threshold (tests: an ingestion at a chosen moment).
+    #[cfg(test)]
+    pub(crate) fn take_now(&mut self) -> Option<Arc<Sealed>> {
+        self.take_due_at(1)
+    }
+
+    fn take_due_at(&mut self, threshold: usize) -> Option<Arc<Sealed>> {
         if self.ingesting {
             return None;
         }
         if self.sealed.is_none() && self.open.len() >= threshold {
             let (from, to) = self.open_heights.take()?;
+            let fresh = Self::empty_map(self.threshold);
             self.sealed = Some(Arc::new(Sealed {
                 from,
                 to,
-                locations: std::mem::take(&mut self.open),
+                locations: std::mem::replace(&mut self.open, fresh),
             }));
         }
         let sealed = self.sealed.clone()?;
@@ -153,23 +181,23 @@ mod tests {
 
     #[test]
     fn sealed_locations_are_answered_until_ingested_and_a_failure_is_retried() {
-        let mut recent = RecentTxs::default();
+        let mut recent = RecentTxs::new(2);
         recent.add(4, [([1; 32], location(4))]);
-        assert!(recent.take_due(2).is_none(), "below the threshold");
+        assert!(recent.take_due().is_none(), "below the threshold");
         recent.add(5, []);
         recent.add(6, [([2; 32], location(6))]);
-        let sealed = recent.take_due(2).expect("due");
+        let sealed = recent.take_due().expect("due");
         assert_eq!((sealed.from, sealed.to), (4, 6));
-        assert!(recent.take_due(2).is_none(), "one ingestion at a time");
+        assert!(recent.take_due().is_none(), "one ingestion at a time");
         recent.add(7, [([3; 32], location(7))]);
         assert!(recent.contains(&[1; 32]) && recent.contains(&[3; 32]));
 
         recent.finish_ingestion(false);
-        let again = recent.take_due(2).expect("retried");
+        let again = recent.take_due().expect("retried");
         assert!(Arc::ptr_eq(&sealed, &again));
         recent.finish_ingestion(true);
         assert_eq!(recent.get(&[1; 32]), None, "answered by `txs` from now on");
         assert_eq!(recent.get(&[3; 32]), Some(location(7)));
-        assert!(recent.take_due(2).is_none());
+        assert!(recent.take_due().is_none());
     }
 }

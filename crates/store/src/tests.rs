@@ -616,7 +616,7 @@ fn an_ingestion_interrupted_before_its_segments_are_deleted_is_done_again() {
         let chain = chain(&store, 5);
         // A crash after rocksdb ingested the table but before the segments were deleted; and
         // a table file left half-written by another.
-        let sealed = store.recent_txs_mut().take_due(1).unwrap();
+        let sealed = store.recent_txs_mut().take_now().unwrap();
         store.ingest_table(&sealed).unwrap();
         std::fs::write(dir.path().join(INGEST_DIR).join("6-9.sst"), b"half").unwrap();
         chain
@@ -648,7 +648,7 @@ fn a_version_3_store_is_upgraded() {
         // What version 3 wrote: locations straight into `txs`, no segments.
         let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1_000).unwrap();
         let chain = chain(&store, 3);
-        let sealed = store.recent_txs_mut().take_due(1).unwrap();
+        let sealed = store.recent_txs_mut().take_now().unwrap();
         store.ingest(&sealed).unwrap();
         assert_eq!(segments(&store), 0);
         store
