@@ -35,7 +35,6 @@ use std::{
     collections::{HashMap, VecDeque},
     path::{Path, PathBuf},
     sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
-    time::Duration,
 };
 
 mod recent_txs;
@@ -168,15 +167,7 @@ struct LastUser(Arc<Inner>);
 
 impl Drop for LastUser {
     fn drop(&mut self) {
-        let thread = self
-            .0
-            .ingestion
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(thread) = thread {
-            let _ = thread.join();
-        }
+        self.0.join_ingestion();
     }
 }
 
@@ -192,6 +183,20 @@ struct Inner {
     recent_txs: RwLock<RecentTxs>,
     /// The last ingestion thread started.
     ingestion: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Inner {
+    /// Waits for the last ingestion thread started (one runs at a time) to exit.
+    fn join_ingestion(&self) {
+        let thread = self
+            .ingestion
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Most batches [`RecentBatches`] holds.
@@ -432,15 +437,8 @@ impl Store {
             inner: self.inner.clone(),
             _users: None,
         };
-        let mut thread = self
-            .inner
-            .ingestion
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
         // The one before has finished its work (one runs at a time): let it exit.
-        if let Some(before) = thread.take() {
-            let _ = before.join();
-        }
+        self.inner.join_ingestion();
         let spawned = std::thread::Builder::new()
             .name("ordo-store-ingest".into())
             .spawn(move || {
@@ -451,7 +449,13 @@ impl Store {
                 store.recent_txs_mut().finish_ingestion(result.is_ok());
             });
         match spawned {
-            Ok(spawned) => *thread = Some(spawned),
+            Ok(spawned) => {
+                *self
+                    .inner
+                    .ingestion
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(spawned)
+            }
             Err(error) => {
                 tracing::warn!(%error, "cannot start the index's ingestion thread; retried after the next block");
                 self.recent_txs_mut().finish_ingestion(false);
@@ -501,9 +505,7 @@ impl Store {
 
     /// Waits until no ingestion into `txs` runs (tests, and a clean shutdown).
     pub fn wait_for_ingestion(&self) {
-        while self.recent_txs().ingesting() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.inner.join_ingestion();
     }
 
     /// Loads the segments not yet ingested (all that are stored) and removes table files an

@@ -4,8 +4,9 @@
 //! through random keys, then a flush and compactions: ~3-4 us of CPU a transaction, most of what
 //! indexing a block cost. A block's locations are instead written as one value, its segment
 //! (`tx_segments`, keyed by height), in the block's own write batch, and kept here in a hash map.
-//! Once the map holds enough of them ([`crate::DEFAULT_INGEST_EVERY`] unless configured) they are written, sorted, into a table file that rocksdb
-//! ingests into `txs` as it is, and their segments are deleted. Look-ups ask the map first.
+//! Once the map holds enough of them ([`crate::DEFAULT_INGEST_EVERY`] unless configured) they
+//! are written, sorted, into a table file that rocksdb ingests into `txs` as it is, and their
+//! segments are deleted. Look-ups ask the map first.
 //!
 //! A crash loses nothing: the segments still stored are loaded again on open. A segment ingested
 //! twice (a crash between the ingestion and the deletion of its segments) writes the same entries
@@ -120,10 +121,6 @@ impl RecentTxs {
             self.sealed = None;
         }
         self.ingesting = false;
-    }
-
-    pub(crate) fn ingesting(&self) -> bool {
-        self.ingesting
     }
 
     /// Locations answered from memory.
