@@ -8,7 +8,7 @@
 //! | `blocks`         | height (BE)                | encoded [`Header`] ‖ its batches' rollups  |
 //! | `certificates`   | height (BE)                | encoded descendant headers ‖ [`Certificate`] |
 //! | `digests`        | block digest               | height (BE)                                |
-//! | `txs`            | tx hash                    | [`TxLocation`] of its first inclusion      |
+//! | `txs`            | tx hash                    | [`TxLocation`] of its first inclusion (merged) |
 //! | `tx_segments`    | height (BE)                | the block's (hash ‖ location)s not yet in `txs` |
 //! | `rollup_batches` | rollup (BE) ‖ height (BE)  | encoded [`RollupBatch`] (txs, proof, cert) |
 //! | `rejections`     | tx hash                    | why the node dropped it (UTF-8)            |
@@ -24,7 +24,7 @@
 use commonware_codec::{Decode, DecodeExt, Encode, RangeCfg, Read, Write};
 use ordo_types::{
     chain_tip, merkle, tx_hash, Batch, Block, BlockLimits, Certificate, CertificateKind, Digest,
-    Header, Receipt, RollupBatch, RollupId, TxHash, TxHashSet, MAX_DESCENDANTS,
+    Header, Receipt, RollupBatch, RollupId, TxHash, MAX_DESCENDANTS,
 };
 use recent_txs::{RecentTxs, Sealed};
 use rocksdb::{
@@ -65,9 +65,12 @@ const META_INDEXED_HEIGHT: &[u8] = b"indexed_height";
 /// 3: `blocks` holds the header and the batches' rollups, not the transactions again.
 /// 4: locations not yet in `txs` are in `tx_segments` (a version 3 store is upgraded on open: it
 ///    has no segments).
-const SCHEMA_VERSION: u32 = 4;
-/// The version [`SCHEMA_VERSION`] reads and upgrades.
-const UPGRADABLE_SCHEMA_VERSION: u32 = 3;
+/// 5: `txs` takes merge operands, resolved by [`first_location`] (a version 3 or 4 store is
+///    upgraded on open: its entries are the values the operator keeps; the bump keeps a node
+///    without the operator from opening the store).
+const SCHEMA_VERSION: u32 = 5;
+/// The versions [`SCHEMA_VERSION`] reads and upgrades.
+const UPGRADABLE_SCHEMA_VERSIONS: [u32; 2] = [3, 4];
 /// Transaction locations held in memory before they are ingested into `txs` (a ~30 MB map).
 pub const DEFAULT_INGEST_EVERY: usize = 1 << 18;
 /// Where table files of locations are written before `txs` ingests them (inside the store).
@@ -377,20 +380,15 @@ impl Store {
         batch.put_cf(self.cf(CF_CERTIFICATES), height_key, certification);
         batch.put_cf(self.cf(CF_DIGESTS), digest.0, height_key);
 
-        // A hash seen again (replayed in a later block, or twice in this one) keeps its first
-        // location: that inclusion is the one that executed.
-        let hashes: Vec<TxHash> = block.tx_hashes().iter().flatten().copied().collect();
-        let mut already_indexed = self.included(&hashes)?.into_iter();
-        let mut seen = TxHashSet::with_capacity_and_hasher(hashes.len(), Default::default());
-        let mut locations = Vec::with_capacity(hashes.len());
+        // Every inclusion's location is written, without asking whether the hash is already
+        // indexed: a hash seen again (replayed in a later block, or twice in this one) keeps its
+        // first location wherever it is kept (the map, and `txs` through its merge operator), as
+        // that inclusion is the one that executed. Asking cost a look-up per transaction.
+        let mut locations = Vec::with_capacity(block.tx_hashes().iter().map(Vec::len).sum());
         for (position, (block_batch, batch_hashes)) in
             block.batches.iter().zip(block.tx_hashes()).enumerate()
         {
             for (index, hash) in batch_hashes.iter().enumerate() {
-                let known = already_indexed.next().unwrap_or(false);
-                if known || !seen.insert(*hash) {
-                    continue;
-                }
                 let location = TxLocation {
                     height,
                     rollup: block_batch.rollup,
@@ -487,7 +485,8 @@ impl Store {
         let mut writer = SstFileWriter::create(&options);
         let written = writer.open(&file).and_then(|()| {
             for (hash, location) in entries {
-                writer.put(hash, location.to_bytes())?;
+                // A merge operand: a location `txs` already holds for the hash stays.
+                writer.merge(hash, location.to_bytes())?;
             }
             writer.finish()
         });
@@ -608,10 +607,12 @@ impl Store {
 
     /// Where a finalized transaction is (its first inclusion).
     pub fn tx_location(&self, hash: &TxHash) -> Result<Option<TxLocation>, StoreError> {
-        if let Some(location) = self.recent_txs().get(hash) {
-            return Ok(Some(location));
-        }
-        self.get(CF_TXS, hash)?
+        // Memory is asked first, as in `included`: an ingestion moves locations into `txs` before
+        // it drops them from memory. `txs` wins when it has the hash too: memory may hold a later
+        // inclusion of a hash indexed before its last ingestion.
+        let recent = self.recent_txs().get(hash);
+        let indexed = self
+            .get(CF_TXS, hash)?
             .map(|v| {
                 TxLocation::from_bytes(&v).ok_or_else(|| {
                     self.corrupt(format!(
@@ -621,7 +622,8 @@ impl Store {
                     ))
                 })
             })
-            .transpose()
+            .transpose()?;
+        Ok(indexed.or(recent))
     }
 
     /// Whether the transaction is in a finalized block.
@@ -792,7 +794,13 @@ impl Store {
         };
         match self.get(CF_META, META_SCHEMA)? {
             Some(found) if found == expected => Ok(()),
-            Some(found) if found == UPGRADABLE_SCHEMA_VERSION.to_be_bytes() => write_expected(),
+            Some(found)
+                if UPGRADABLE_SCHEMA_VERSIONS
+                    .iter()
+                    .any(|v| found == v.to_be_bytes()) =>
+            {
+                write_expected()
+            }
             Some(found) => Err(StoreError::UnknownSchema {
                 path: self.inner.path.clone(),
                 found: match <[u8; 4]>::try_from(found.as_slice()) {
@@ -930,8 +938,24 @@ fn column_family_options(name: &str) -> Options {
         cf.set_block_based_table_factory(&table);
         cf.set_memtable_whole_key_filtering(true);
         cf.set_memtable_prefix_bloom_ratio(0.1);
+        cf.set_merge_operator_associative(TXS_MERGE_OPERATOR, first_location);
     }
     cf
+}
+
+/// Name of `txs`' merge operator, recorded in its table files.
+const TXS_MERGE_OPERATOR: &str = "ordo-first-location";
+
+/// `txs`' merge: the oldest location of a hash wins (rocksdb hands operands oldest first), so a
+/// location is written without a look-up and a later inclusion of the same hash changes nothing.
+fn first_location(
+    _hash: &[u8],
+    existing: Option<&[u8]>,
+    operands: &rocksdb::MergeOperands,
+) -> Option<Vec<u8>> {
+    existing
+        .or_else(|| operands.iter().next())
+        .map(<[u8]>::to_vec)
 }
 
 /// Key of a rollup's batch: big-endian so one rollup's batches are contiguous, in height order.

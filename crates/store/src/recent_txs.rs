@@ -10,7 +10,9 @@
 //!
 //! A crash loses nothing: the segments still stored are loaded again on open. A segment ingested
 //! twice (a crash between the ingestion and the deletion of its segments) writes the same entries
-//! again, since a hash has one segment entry at most (its first inclusion).
+//! again. Nothing asks whether a hash is already indexed before its location is written: a hash
+//! included again keeps its first location here (the first one added, sealed before open) and in
+//! `txs` (its merge operator keeps the oldest).
 
 use crate::TxLocation;
 use ordo_types::{TxHash, TxHashMap};
@@ -55,10 +57,12 @@ impl RecentTxs {
         TxHashMap::with_capacity_and_hasher(threshold, Default::default())
     }
 
+    /// The first location of `hash` held here: the sealed locations are the older ones.
     pub(crate) fn get(&self, hash: &TxHash) -> Option<TxLocation> {
-        self.open
-            .get(hash)
-            .or_else(|| self.sealed.as_ref()?.locations.get(hash))
+        self.sealed
+            .as_ref()
+            .and_then(|s| s.locations.get(hash))
+            .or_else(|| self.open.get(hash))
             .copied()
     }
 
@@ -70,14 +74,17 @@ impl RecentTxs {
                 .is_some_and(|s| s.locations.contains_key(hash))
     }
 
-    /// Adds the segment stored at `height` (heights arrive in increasing order).
+    /// Adds the segment stored at `height` (heights arrive in increasing order). A hash already
+    /// open keeps its first location.
     pub(crate) fn add(
         &mut self,
         height: u64,
         locations: impl IntoIterator<Item = (TxHash, TxLocation)>,
     ) {
         let before = self.open.len();
-        self.open.extend(locations);
+        for (hash, location) in locations {
+            self.open.entry(hash).or_insert(location);
+        }
         if self.open.len() > before {
             let from = self.open_heights.map_or(height, |(from, _)| from);
             self.open_heights = Some((from, height));

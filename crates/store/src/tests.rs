@@ -600,12 +600,70 @@ fn locations_move_from_memory_into_the_index_and_survive_reopening() {
     let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 10).unwrap();
     assert_eq!(store.recent_txs().len(), 6, "segments loaded again");
     assert_chain_indexed(&store, &chain);
+}
 
-    // A transaction seen again after its location was ingested keeps its first location.
-    let again = child(chain.last().unwrap(), [&["tx-1-0"], &[], &[]]);
-    index(&store, &again);
-    let first = store.tx_location(&tx_hash(b"tx-1-0")).unwrap().unwrap();
-    assert_eq!((first.height, first.rollup), (1, 902));
+/// Where `name` is indexed: its height and rollup.
+fn located(store: &Store, name: &str) -> (u64, RollupId) {
+    let location = store
+        .tx_location(&tx_hash(name.as_bytes()))
+        .unwrap()
+        .unwrap();
+    (location.height, location.rollup)
+}
+
+#[test]
+fn a_transaction_included_again_keeps_its_first_location_wherever_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingesting_every = |dir: &tempfile::TempDir| {
+        Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 10).unwrap()
+    };
+    let store = ingesting_every(&dir);
+    // Blocks 1-8 are in `txs`, 9-10 in memory (see the test above).
+    let mut chain = chain(&store, 10);
+    let first = [("tx-1-0", (1, 902)), ("tx-9-0", (9, 902))];
+
+    // Included again in rollup 901: once from `txs`, once from the open map.
+    let again = |store: &Store, chain: &mut Vec<Block>| {
+        let block = child(chain.last().unwrap(), [&["tx-1-0", "tx-9-0"], &[], &[]]);
+        index(store, &block);
+        chain.push(block);
+        for (name, location) in first {
+            assert_eq!(located(store, name), location, "{name}");
+        }
+    };
+    again(&store, &mut chain);
+
+    // Sealed for ingestion, and included again before the ingestion has run.
+    let sealed = store.recent_txs_mut().take_now().unwrap();
+    again(&store, &mut chain);
+    store.ingest(&sealed).unwrap();
+    store.recent_txs_mut().finish_ingestion(true);
+    again(&store, &mut chain);
+
+    // Every later inclusion reaches `txs` as a merge operand too, and changes nothing.
+    let sealed = store.recent_txs_mut().take_now().unwrap();
+    store.ingest(&sealed).unwrap();
+    store.recent_txs_mut().finish_ingestion(true);
+    assert_eq!(store.recent_txs().len(), 0);
+    for (name, location) in first {
+        assert_eq!(located(&store, name), location, "{name}");
+        assert!(verify_receipt(
+            &store.receipt(&tx_hash(name.as_bytes())).unwrap().unwrap()
+        ));
+    }
+    store
+        .inner
+        .db
+        .compact_range_cf(store.cf(CF_TXS), None::<&[u8]>, None::<&[u8]>);
+    drop(store);
+    let store = ingesting_every(&dir);
+    for (name, location) in first {
+        assert_eq!(
+            located(&store, name),
+            location,
+            "{name} after compaction and reopening"
+        );
+    }
 }
 
 #[test]
@@ -642,28 +700,54 @@ fn an_ingestion_interrupted_before_its_segments_are_deleted_is_done_again() {
 }
 
 #[test]
-fn a_version_3_store_is_upgraded() {
-    let dir = tempfile::tempdir().unwrap();
-    let chain = {
-        // What version 3 wrote: locations straight into `txs`, no segments.
-        let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1_000).unwrap();
-        let chain = chain(&store, 3);
-        let sealed = store.recent_txs_mut().take_now().unwrap();
-        store.ingest(&sealed).unwrap();
-        assert_eq!(segments(&store), 0);
-        store
-            .inner
-            .db
-            .put_cf(store.cf(CF_META), META_SCHEMA, 3u32.to_be_bytes())
-            .unwrap();
-        chain
-    };
-    let store = open(&dir);
-    assert_eq!(
-        store.get(CF_META, META_SCHEMA).unwrap(),
-        Some(SCHEMA_VERSION.to_be_bytes().to_vec())
-    );
-    assert_chain_indexed(&store, &chain);
+fn version_3_and_4_stores_are_upgraded() {
+    for version in UPGRADABLE_SCHEMA_VERSIONS {
+        let dir = tempfile::tempdir().unwrap();
+        let mut chain = {
+            // What versions 3 and 4 left in `txs`: locations as plain values, no merge operands
+            // (version 3 had no segments either; version 4's ingested ones are gone).
+            let store =
+                Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1_000).unwrap();
+            let chain = chain(&store, 3);
+            let sealed = store.recent_txs_mut().take_now().unwrap();
+            for (hash, location) in &sealed.locations {
+                store
+                    .inner
+                    .db
+                    .put_cf(store.cf(CF_TXS), hash, location.to_bytes())
+                    .unwrap();
+            }
+            store
+                .inner
+                .db
+                .delete_range_cf(
+                    store.cf(CF_TX_SEGMENTS),
+                    0u64.to_be_bytes(),
+                    u64::MAX.to_be_bytes(),
+                )
+                .unwrap();
+            store
+                .inner
+                .db
+                .put_cf(store.cf(CF_META), META_SCHEMA, version.to_be_bytes())
+                .unwrap();
+            chain
+        };
+        let store = Store::open_ingesting_every(dir.path(), BlockLimits::UNBOUNDED, 1).unwrap();
+        assert_eq!(
+            store.get(CF_META, META_SCHEMA).unwrap(),
+            Some(SCHEMA_VERSION.to_be_bytes().to_vec())
+        );
+        assert_eq!(store.recent_txs().len(), 0);
+        assert_chain_indexed(&store, &chain);
+        // A later inclusion merged over an old plain value leaves it.
+        let block = child(chain.last().unwrap(), [&["tx-1-0"], &[], &[]]);
+        index(&store, &block);
+        store.wait_for_ingestion();
+        chain.push(block);
+        assert_eq!(located(&store, "tx-1-0"), (1, 902), "version {version}");
+        assert_chain_indexed(&store, &chain[..4]);
+    }
 }
 
 #[test]
