@@ -8,7 +8,8 @@
 //! Acceptance is durable: [`Mempool::submit`] returns a hash only once the transaction is fsynced
 //! to the mempool's own rocksdb journal, and [`Mempool::open`] reloads the journal in arrival
 //! order. A dedicated writer thread group-commits concurrent submissions, so thousands of
-//! submissions per second cost a few fsyncs.
+//! submissions per second cost a few fsyncs. A client's batch ([`Mempool::submit_all`]) is
+//! admitted as one, as a peer's relayed batch is: the same checks, one inclusion check.
 //!
 //! Only the current leader proposes, so a transaction a client gave to any other validator must
 //! reach it: the node announces locally accepted transactions to its peers
@@ -21,7 +22,10 @@ mod lanes;
 pub mod priority;
 
 use bytes::Bytes;
-use futures::channel::{mpsc as async_mpsc, oneshot};
+use futures::{
+    channel::{mpsc as async_mpsc, oneshot},
+    future::join_all,
+};
 use journal::{Command, LoadError, Record};
 pub use lanes::Selection;
 use lanes::{Pending, State};
@@ -92,6 +96,20 @@ pub struct Announcement {
     pub hash: TxHash,
     pub rollup: RollupId,
     pub raw: Bytes,
+}
+
+/// Where a transaction came from: a client of this node (journaled, announced, answered once
+/// durable) or a peer that relayed it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Client,
+    Peer,
+}
+
+/// A transaction that joined its lane; a client's is answered once `persisted` hears it synced.
+struct Admitted {
+    hash: TxHash,
+    persisted: Option<oneshot::Receiver<Result<(), String>>>,
 }
 
 /// Why a transaction was not accepted.
@@ -259,18 +277,49 @@ impl Mempool {
     /// Validates the transaction for its rollup, deduplicates it, enforces the lane's caps and
     /// returns its hash once it is durable.
     pub async fn submit(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
-        let (hash, persisted) = self.accept(rollup, raw)?;
-        Self::finish(hash, persisted.await)
+        let admitted = self.admit(vec![(rollup, raw)], Origin::Client).pop();
+        Self::durable(admitted.expect("one outcome per transaction")).await
+    }
+
+    /// [`Self::submit`] for each of a client's transactions, admitted together in their order (a
+    /// sender's nonces enter the lane as sent); the answers come in the same order, each once its
+    /// transaction is durable. A batch takes the pending set's lock twice and asks the inclusion
+    /// check once, however many transactions it carries, and its journal writes share commits.
+    pub async fn submit_all(
+        &self,
+        rollup: RollupId,
+        raws: Vec<Bytes>,
+    ) -> Vec<Result<TxHash, SubmitError>> {
+        let txs = raws.into_iter().map(|raw| (rollup, raw)).collect();
+        join_all(
+            self.admit(txs, Origin::Client)
+                .into_iter()
+                .map(Self::durable),
+        )
+        .await
     }
 
     /// Admits transactions a peer relayed, with the same checks and caps as [`Self::submit`],
     /// and returns what became of each, in order. They are neither journaled nor announced again
     /// (the peer that acknowledged them to its client holds them durably and announces them again
-    /// while they are pending). A batch takes the pending set's lock twice and asks the inclusion
-    /// check once, however many transactions it carries.
+    /// while they are pending). Batched as [`Self::submit_all`] is.
     pub fn admit_relayed(&self, txs: Vec<(RollupId, Bytes)>) -> Vec<Result<TxHash, SubmitError>> {
+        self.admit(txs, Origin::Peer)
+            .into_iter()
+            .map(|admitted| admitted.map(|a| a.hash))
+            .collect()
+    }
+
+    /// The admission of [`Self::submit_all`] and [`Self::admit_relayed`]: the checks, then each
+    /// admitted transaction joins its lane, in order. A client's transaction is also queued for
+    /// the journal (its receiver hears when the write is synced) and announced to the listener.
+    fn admit(
+        &self,
+        txs: Vec<(RollupId, Bytes)>,
+        origin: Origin,
+    ) -> Vec<Result<Admitted, SubmitError>> {
         let inner = &*self.inner;
-        let mut outcomes: Vec<Result<TxHash, SubmitError>> = Vec::with_capacity(txs.len());
+        let mut outcomes: Vec<Result<Admitted, SubmitError>> = Vec::with_capacity(txs.len());
         let mut candidates = Vec::with_capacity(txs.len());
         let identified: Vec<_> = txs
             .into_iter()
@@ -285,7 +334,10 @@ impl Mempool {
                         outcomes.push(Err(SubmitError::Duplicate));
                     }
                     Ok(candidate) => {
-                        outcomes.push(Ok(candidate.2));
+                        outcomes.push(Ok(Admitted {
+                            hash: candidate.2,
+                            persisted: None,
+                        }));
                         candidates.push((at, candidate));
                     }
                     Err(e) => outcomes.push(Err(e)),
@@ -305,6 +357,8 @@ impl Mempool {
         let hashes: Vec<TxHash> = candidates.iter().map(|(_, (_, _, hash))| *hash).collect();
         let included = (inner.is_included)(&hashes);
         let arrived_ms = inner.clock.now_ms();
+        let local = origin == Origin::Client;
+        let mut announcements = Vec::new();
         let mut state = self.state();
         for ((at, (rollup, raw, hash)), included) in candidates.into_iter().zip(included) {
             if included {
@@ -316,16 +370,59 @@ impl Mempool {
                 continue;
             }
             let seq = state.next_seq;
+            let record = local.then(|| Record::encode(rollup, arrived_ms, &raw));
+            if local {
+                announcements.push(Announcement {
+                    hash,
+                    rollup,
+                    raw: raw.clone(),
+                });
+            }
             let tx = Pending {
                 hash,
                 raw,
                 arrived_ms,
-                durable: true,
-                local: false,
-                announced_ms: 0,
-                announcements: 0,
+                // A client's is offered to blocks once its journal write is synced.
+                durable: !local,
+                local,
+                announced_ms: if local { arrived_ms } else { 0 },
+                announcements: u32::from(local),
             };
             state.insert(rollup, seq, tx);
+            let Some(record) = record else { continue };
+            let (done, persisted) = oneshot::channel();
+            let command = Command::Persist {
+                rollup,
+                seq,
+                record,
+                done,
+            };
+            if inner.commands.send(command).is_err() {
+                state.remove_entry(rollup, seq);
+                announcements.pop();
+                outcomes[at] = Err(SubmitError::Storage(
+                    "mempool journal writer stopped".into(),
+                ));
+                continue;
+            }
+            if let Ok(admitted) = &mut outcomes[at] {
+                admitted.persisted = Some(persisted);
+            }
+        }
+        drop(state);
+        if !announcements.is_empty() {
+            let mut listener = inner
+                .announcements
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(sender) = listener.as_ref() {
+                if announcements
+                    .into_iter()
+                    .any(|announcement| sender.unbounded_send(announcement).is_err())
+                {
+                    *listener = None;
+                }
+            }
         }
         outcomes
     }
@@ -391,8 +488,7 @@ impl Mempool {
     /// [`Self::submit`] for synchronous callers (blocks the thread until the transaction is
     /// durable).
     pub fn submit_blocking(&self, rollup: RollupId, raw: Bytes) -> Result<TxHash, SubmitError> {
-        let (hash, persisted) = self.accept(rollup, raw)?;
-        Self::finish(hash, futures::executor::block_on(persisted))
+        futures::executor::block_on(self.submit(rollup, raw))
     }
 
     /// Fills one block: one [`Batch`] per registered rollup, sorted by rollup id (possibly
@@ -477,76 +573,6 @@ impl Mempool {
         self.len() == 0
     }
 
-    /// Checks and reserves a transaction a client of this node submitted in memory and queues its
-    /// journal write; the receiver hears when that write is synced. It is announced to the
-    /// listener.
-    fn accept(
-        &self,
-        rollup: RollupId,
-        raw: Bytes,
-    ) -> Result<(TxHash, oneshot::Receiver<Result<(), String>>), SubmitError> {
-        let inner = &*self.inner;
-        let hash = self.identify(rollup, &raw)?;
-        // Cheap refusal of a resubmission before the (costly) signature check.
-        if self.is_pending(&hash) {
-            return Err(SubmitError::Duplicate);
-        }
-        inner.specs[&rollup]
-            .check_tx(&raw)
-            .map_err(SubmitError::Invalid)?;
-        if (inner.is_included)(&[hash]).first() == Some(&true) {
-            return Err(SubmitError::AlreadyIncluded);
-        }
-        let arrived_ms = inner.clock.now_ms();
-        let record = Record::encode(rollup, arrived_ms, &raw);
-        let (done, persisted) = oneshot::channel();
-
-        let mut state = self.state();
-        self.reserve(&state, rollup, &hash, raw.len())?;
-        let seq = state.next_seq;
-        let announce = raw.clone();
-        let tx = Pending {
-            hash,
-            raw,
-            arrived_ms,
-            // Offered to blocks once the journal write is synced.
-            durable: false,
-            local: true,
-            announced_ms: arrived_ms,
-            announcements: 1,
-        };
-        state.insert(rollup, seq, tx);
-        let command = Command::Persist {
-            rollup,
-            seq,
-            record,
-            done,
-        };
-        if inner.commands.send(command).is_err() {
-            state.remove_entry(rollup, seq);
-            return Err(SubmitError::Storage(
-                "mempool journal writer stopped".into(),
-            ));
-        }
-        drop(state);
-        let mut listener = inner
-            .announcements
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let announcement = Announcement {
-            hash,
-            rollup,
-            raw: announce,
-        };
-        if listener
-            .as_ref()
-            .is_some_and(|l| l.unbounded_send(announcement).is_err())
-        {
-            *listener = None;
-        }
-        Ok((hash, persisted))
-    }
-
     /// The checks that need no state: a registered rollup and a size a block can carry. Returns
     /// the transaction's hash.
     fn identify(&self, rollup: RollupId, raw: &[u8]) -> Result<TxHash, SubmitError> {
@@ -588,11 +614,13 @@ impl Mempool {
         Ok(())
     }
 
-    fn finish(
-        hash: TxHash,
-        persisted: Result<Result<(), String>, oneshot::Canceled>,
-    ) -> Result<TxHash, SubmitError> {
-        match persisted {
+    /// The hash of an admitted transaction once it is durable (a relayed one is at once).
+    async fn durable(admitted: Result<Admitted, SubmitError>) -> Result<TxHash, SubmitError> {
+        let Admitted { hash, persisted } = admitted?;
+        let Some(persisted) = persisted else {
+            return Ok(hash);
+        };
+        match persisted.await {
             Ok(Ok(())) => Ok(hash),
             Ok(Err(e)) => Err(SubmitError::Storage(e)),
             Err(oneshot::Canceled) => Err(SubmitError::Storage(

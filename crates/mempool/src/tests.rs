@@ -1,5 +1,5 @@
 use super::*;
-use futures::{executor::block_on, future::join_all};
+use futures::{executor::block_on, future::join_all, StreamExt};
 use ordo_types::RollupKind;
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -56,11 +56,9 @@ fn tx(tag: &str, i: usize) -> Bytes {
     Bytes::from(raw)
 }
 
+/// Submits `txs` as one client's batch; every one must be accepted.
 fn submit_all(pool: &Mempool, rollup: RollupId, txs: impl IntoIterator<Item = Bytes>) {
-    let results = block_on(join_all(
-        txs.into_iter().map(|raw| pool.submit(rollup, raw)),
-    ));
-    for result in results {
+    for result in block_on(pool.submit_all(rollup, txs.into_iter().collect())) {
         result.unwrap();
     }
 }
@@ -643,6 +641,61 @@ fn a_relayed_batch_admits_the_good_transactions_and_refuses_each_bad_one() {
         ),
         (2, 2, 0)
     );
+}
+
+#[test]
+fn a_client_batch_is_admitted_in_order_journaled_and_each_bad_one_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let finalized = tx("finalized", 0);
+    let config = || Config {
+        max_pending_txs_per_rollup: 4,
+        ..config()
+    };
+    let pool = Mempool::open(dir.path(), config(), only_included(tx_hash(&finalized))).unwrap();
+    let announced = pool.announcements();
+    submit_all(&pool, 1, [tx("earlier", 0)]);
+    let batch = vec![
+        tx("client", 0),
+        tx("earlier", 0),
+        tx("client", 1),
+        tx("client", 1),
+        finalized,
+        Bytes::from(vec![0u8; 2_000]),
+        tx("client", 2),
+        tx("client", 3),
+    ];
+    let outcomes = block_on(pool.submit_all(1, batch));
+    assert_eq!(outcomes[0], Ok(tx_hash(&tx("client", 0))));
+    assert_eq!(outcomes[1], Err(SubmitError::Duplicate), "pending already");
+    assert_eq!(outcomes[2], Ok(tx_hash(&tx("client", 1))));
+    assert_eq!(
+        outcomes[3],
+        Err(SubmitError::Duplicate),
+        "twice in one batch"
+    );
+    assert_eq!(outcomes[4], Err(SubmitError::AlreadyIncluded));
+    assert!(matches!(outcomes[5], Err(SubmitError::Invalid(_))));
+    assert_eq!(outcomes[6], Ok(tx_hash(&tx("client", 2))));
+    assert_eq!(outcomes[7], Err(SubmitError::LaneFull { rollup: 1 }));
+    assert_eq!(outcomes.len(), 8);
+    assert_eq!(
+        block_on(pool.submit_all(77, vec![tx("client", 4)])),
+        [Err(SubmitError::UnknownRollup(77))]
+    );
+
+    let in_order = [
+        tx("earlier", 0),
+        tx("client", 0),
+        tx("client", 1),
+        tx("client", 2),
+    ];
+    let announced: Vec<Bytes> = block_on(announced.take(4).map(|a| a.raw).collect());
+    assert_eq!(announced, in_order, "announced once each, in order");
+    assert_eq!(batch_of(&pool.select(&|_| false).batches, 1).txs, in_order);
+    drop(pool);
+    // Answered once durable: all of them are there after a restart, in the same order.
+    let pool = Mempool::open(dir.path(), config(), nothing_included).unwrap();
+    assert_eq!(batch_of(&pool.select(&|_| false).batches, 1).txs, in_order);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::{
         RollupBatchView,
     },
 };
-use futures::future::join_all;
+use bytes::Bytes;
 use jsonrpsee::{types::ErrorObjectOwned, Extensions, RpcModule};
 use ordo_engine::{
     liveness::{LatencySummary, ValidatorVotes},
@@ -42,11 +42,18 @@ pub(crate) fn module(handle: Handle) -> RpcModule<Handle> {
             if h.rollup(rollup).is_none() {
                 return Err(error::unknown_rollup(rollup));
             }
-            // Submitted together, so they share the journal's commits, and each takes its place
-            // in the mempool on its first poll, which join_all makes in order: a sender's nonces
-            // enter the lane as sent.
-            let answers = join_all(raws.into_iter().map(|raw| submit(&h, rollup, raw))).await;
-            Ok::<_, ErrorObjectOwned>(answers.into_iter().map(Submitted::from).collect::<Vec<_>>())
+            // Admitted together, in order (a sender's nonces enter the lane as sent), with one
+            // inclusion check, and answered once the journal's shared commits are synced.
+            let raws: Vec<Bytes> = raws.into_iter().map(|raw| raw.0).collect();
+            let answers = h.mempool.submit_all(rollup, raws.clone()).await;
+            let answers = answers.into_iter().zip(&raws).map(|(answer, raw)| {
+                Submitted::from(
+                    answer
+                        .map(hex0x)
+                        .map_err(|e| error::submit(e, &tx_hash(raw))),
+                )
+            });
+            Ok::<_, ErrorObjectOwned>(answers.collect::<Vec<_>>())
         })
         .map(drop),
         m.register_async_method("eth_sendRawTransaction", |params, h, ext| async move {
