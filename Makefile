@@ -162,3 +162,10 @@ rocksdb: deps
 		mv $(ROCKSDB_CACHE)/lib/librocksdb.a.tmp $(ROCKSDB_CACHE)/lib/librocksdb.a; \
 	fi
 	@ln -sfn $(ROCKSDB_CACHE)/lib .rocksdb
+	@# librocksdb-sys bundles the static library into its rlib, and nothing tells cargo when the
+	@# library changed: a target directory built against another one is rebuilt from that crate.
+	@if [ -d $(CARGO_TARGET_DIR) ] && [ "$$(cat $(CARGO_TARGET_DIR)/.rocksdb-lib 2>/dev/null)" != "$(ROCKSDB_CACHE)" ]; then \
+		echo "$(CARGO_TARGET_DIR) holds another rocksdb build: rebuilding librocksdb-sys and what links it"; \
+		$(CARGO) clean -q -p librocksdb-sys && $(CARGO) clean -q -p librocksdb-sys --release; \
+	fi
+	@mkdir -p $(CARGO_TARGET_DIR) && echo "$(ROCKSDB_CACHE)" > $(CARGO_TARGET_DIR)/.rocksdb-lib

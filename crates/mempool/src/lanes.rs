@@ -83,17 +83,23 @@ impl State {
     /// Removes a pending transaction; returns its journal key if it has one (local ones).
     pub fn remove(&mut self, hash: &TxHash) -> Option<u64> {
         let (rollup, seq) = self.by_hash.remove(hash)?;
-        self.remove_entry(rollup, seq)
+        self.take_from_lane(rollup, seq)
             .filter(|tx| tx.local)
             .map(|_| seq)
     }
 
     /// Removes the transaction `seq` of `rollup` if it is still there.
     pub fn remove_entry(&mut self, rollup: RollupId, seq: u64) -> Option<Pending> {
+        let tx = self.take_from_lane(rollup, seq)?;
+        self.by_hash.remove(&tx.hash);
+        Some(tx)
+    }
+
+    /// Takes `seq` out of `rollup`'s lane, leaving `by_hash` to the caller.
+    fn take_from_lane(&mut self, rollup: RollupId, seq: u64) -> Option<Pending> {
         let lane = self.lanes.get_mut(&rollup)?;
         let tx = lane.txs.remove(&seq)?;
         lane.bytes -= tx.raw.len();
-        self.by_hash.remove(&tx.hash);
         Some(tx)
     }
 
@@ -324,11 +330,10 @@ struct RecentlyIncluded {
 }
 
 impl RecentlyIncluded {
+    /// One look-up per hash (every validator notes every finalized one): a hash the older
+    /// generation holds too is kept twice, which only makes it stay longer.
     fn insert(&mut self, hash: TxHash) {
-        if self.older.contains(&hash) || !self.newer.insert(hash) {
-            return;
-        }
-        if self.newer.len() >= RECENTLY_INCLUDED_CAP / 2 {
+        if self.newer.insert(hash) && self.newer.len() >= RECENTLY_INCLUDED_CAP / 2 {
             // The older generation's table is reused, emptied, for the next one.
             std::mem::swap(&mut self.newer, &mut self.older);
             self.newer.clear();
@@ -356,7 +361,7 @@ mod tests {
         let total = RECENTLY_INCLUDED_CAP * 2 + 123;
         for i in 0..total {
             recent.insert(hash(i));
-            // Inserting one already held, in either generation, changes nothing.
+            // Inserting one again (a hash finalized twice) keeps it held.
             recent.insert(hash(i));
             if i >= RECENTLY_INCLUDED_CAP / 4 {
                 recent.insert(hash(i - RECENTLY_INCLUDED_CAP / 4));
