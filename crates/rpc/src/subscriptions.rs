@@ -36,14 +36,13 @@ pub(crate) fn register(m: &mut RpcModule<Handle>) -> Result<(), RegisterMethodEr
                 }
             };
             let events = h.subscribe();
-            // One notification per certified block with its matching receipts: at thousands of
-            // transactions per second, one message each would cost the node and the client more
-            // than the receipts themselves.
+            // One notification per certified block with its matching transactions: at thousands
+            // of transactions per second, one message each would cost the node and the client
+            // more than the receipts themselves.
             pump(pending, events, move |event| {
-                let receipts = ReceiptNotification::for_block(event.certified(), |hash| {
+                ReceiptNotification::for_block(event.certified(), |hash| {
                     filter.as_ref().is_none_or(|f| f.contains(hash))
-                });
-                (!receipts.is_empty()).then_some(receipts)
+                })
             })
             .await
         },

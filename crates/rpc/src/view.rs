@@ -285,30 +285,39 @@ impl From<&RollupBatch> for RollupBatchView {
     }
 }
 
-/// One receipt of an `ordo_subscribeReceipts` notification, which carries the matching receipts
-/// of one certified block as an array, in block order.
-/// Light on purpose (no proofs): fetch the full receipt with `ordo_getReceipt`.
+/// An `ordo_subscribeReceipts` notification: one certified block and, in block order, those of
+/// its transactions the subscription asked for. What the block's transactions share is sent
+/// once, not with each of them (at saturation, repeating it made up half of what the node
+/// serialized and the subscriber parsed). Light on purpose (no proofs): fetch a full receipt
+/// with `ordo_getReceipt`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiptNotification {
-    pub tx_hash: String,
     pub status: Finality,
-    pub rollup: u64,
     pub height: u64,
-    pub index: usize,
     pub epoch: u64,
     pub view: u64,
     pub block_digest: String,
     pub timestamp_ms: u64,
+    pub txs: Vec<NotifiedTx>,
+}
+
+/// One transaction of a [`ReceiptNotification`]: its hash and its place in the block.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotifiedTx {
+    pub tx_hash: String,
+    pub rollup: u64,
+    /// Position in its rollup's batch.
+    pub index: usize,
 }
 
 impl ReceiptNotification {
-    /// Notifications for the transactions of `certified` that `wanted` accepts, in block order.
-    pub fn for_block(certified: &Certified, wanted: impl Fn(&TxHash) -> bool) -> Vec<Self> {
+    /// The notification of `certified` for the transactions `wanted` accepts; None if it
+    /// accepts none (nothing is sent).
+    pub fn for_block(certified: &Certified, wanted: impl Fn(&TxHash) -> bool) -> Option<Self> {
         let block = &certified.block;
-        let status = Finality::from(certified.certificate.kind);
-        let digest = hex0x(block.digest().0);
-        block
+        let txs: Vec<NotifiedTx> = block
             .batches
             .iter()
             .zip(block.tx_hashes())
@@ -319,17 +328,20 @@ impl ReceiptNotification {
                     .map(move |(index, hash)| (batch.rollup, index, hash))
             })
             .filter(|(_, _, hash)| wanted(hash))
-            .map(|(rollup, index, hash)| Self {
+            .map(|(rollup, index, hash)| NotifiedTx {
                 tx_hash: hex0x(hash),
-                status,
                 rollup,
-                height: block.height(),
                 index,
-                epoch: block.header.epoch,
-                view: block.header.view,
-                block_digest: digest.clone(),
-                timestamp_ms: block.header.timestamp_ms,
             })
-            .collect()
+            .collect();
+        (!txs.is_empty()).then(|| Self {
+            status: Finality::from(certified.certificate.kind),
+            height: block.height(),
+            epoch: block.header.epoch,
+            view: block.header.view,
+            block_digest: hex0x(block.digest().0),
+            timestamp_ms: block.header.timestamp_ms,
+            txs,
+        })
     }
 }

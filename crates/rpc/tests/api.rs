@@ -647,6 +647,7 @@ async fn subscriptions_follow_certified_blocks() {
 
     let notarized = node.certified(1, &txs, CertificateKind::Notarization);
     let finalized = node.certified(1, &txs, CertificateKind::Finalization);
+    let digest = hex0x(notarized.block.digest().0);
     node.handle
         .events
         .send(Event::Notarized(notarized))
@@ -659,17 +660,19 @@ async fn subscriptions_follow_certified_blocks() {
     for status in ["notarized", "finalized"] {
         // One notification per block, carrying the receipts the filter lets through.
         let filtered = next_item(&mut receipts).await;
-        let [receipt] = filtered.as_array().expect("an array").as_slice() else {
-            panic!("one receipt passes the filter: {filtered}");
+        assert_eq!(filtered["status"], status);
+        assert_eq!(filtered["height"], 1);
+        assert_eq!(filtered["blockDigest"], digest);
+        let [tx] = filtered["txs"].as_array().expect("an array").as_slice() else {
+            panic!("one transaction passes the filter: {filtered}");
         };
-        assert_eq!(receipt["txHash"], hex0x(wanted));
-        assert_eq!(receipt["status"], status);
-        assert_eq!(receipt["height"], 1);
-        assert_eq!(receipt["index"], 1);
-        assert_eq!(receipt["rollup"], ROLLUP_A);
+        assert_eq!(tx["txHash"], hex0x(wanted));
+        assert_eq!(tx["index"], 1);
+        assert_eq!(tx["rollup"], ROLLUP_A);
 
         let all = next_item(&mut everything).await;
-        let hashes: Vec<&Value> = all
+        assert_eq!(all["status"], status);
+        let hashes: Vec<&Value> = all["txs"]
             .as_array()
             .expect("an array")
             .iter()

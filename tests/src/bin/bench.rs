@@ -552,7 +552,7 @@ async fn observe_ordo(
         .await
         .context("websocket")?;
     let mut sub = ws
-        .subscribe::<Vec<ReceiptNotification>, _>(
+        .subscribe::<ReceiptNotification, _>(
             "ordo_subscribeReceipts",
             rpc_params![],
             "ordo_unsubscribeReceipts",
@@ -560,17 +560,17 @@ async fn observe_ordo(
         .await?;
     Ok(tokio::spawn(async move {
         let _ws = ws;
-        while let Some(Ok(items)) = sub.next().await {
+        while let Some(Ok(block)) = sub.next().await {
             let now = Instant::now();
             let mut t = timeline.lock().unwrap();
-            for item in items {
-                match item.status {
+            let proposed = instant_of_unix_ms(block.timestamp_ms);
+            for tx in block.txs {
+                match block.status {
                     Finality::Notarized => {
-                        let proposed = instant_of_unix_ms(item.timestamp_ms);
-                        t.proposed.entry(item.tx_hash.clone()).or_insert(proposed);
-                        t.notarized.entry(item.tx_hash).or_insert(now)
+                        t.proposed.entry(tx.tx_hash.clone()).or_insert(proposed);
+                        t.notarized.entry(tx.tx_hash).or_insert(now)
                     }
-                    Finality::Finalized => t.finalized.entry(item.tx_hash).or_insert(now),
+                    Finality::Finalized => t.finalized.entry(tx.tx_hash).or_insert(now),
                     _ => continue,
                 };
             }
