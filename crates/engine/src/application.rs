@@ -13,7 +13,7 @@ use futures::StreamExt;
 use ordo_l1::L1State;
 use ordo_types::{
     consensus::{Context, Scheme},
-    Batch, Block, ForcedCursor, Header, L1Ref, RollupSpec, TxHash, TxHashSet,
+    Batch, Block, ForcedCursor, Header, L1Ref, RollupId, RollupSpec, TxHash, TxHashSet,
     BLOCK_TIMESTAMP_MAX_MS,
 };
 use rand::Rng;
@@ -200,14 +200,26 @@ impl Application {
         {
             return Err(Invalid::WrongRollups);
         }
+        // A transaction this node's mempool holds for the same rollup already passed the same
+        // deterministic check: where that check is costly (decoding, signer recovery) it is
+        // skipped, and the mempool is asked once for the block's such transactions (not once per
+        // transaction: its lock is the one admission holds). The rollup matters: the same bytes
+        // pending for another rollup passed another rollup's check.
+        let batches = || {
+            block
+                .batches
+                .iter()
+                .zip(rollups.iter())
+                .zip(block.tx_hashes())
+        };
+        let costly: Vec<(RollupId, TxHash)> = batches()
+            .filter(|((_, spec), _)| spec.kind.check_is_costly())
+            .flat_map(|((batch, _), hashes)| hashes.iter().map(|hash| (batch.rollup, *hash)))
+            .collect();
+        let already_checked = self.shared.mempool.pending_among(&costly);
         let mut bytes = 0usize;
         let mut seen = TxHashSet::with_capacity_and_hasher(block.tx_count(), Default::default());
-        for ((batch, spec), hashes) in block
-            .batches
-            .iter()
-            .zip(rollups.iter())
-            .zip(block.tx_hashes())
-        {
+        for ((batch, spec), hashes) in batches() {
             if batch.txs.len() > spec.max_txs_per_block as usize {
                 return Err(Invalid::TooManyTxs {
                     rollup: spec.id,
@@ -216,13 +228,12 @@ impl Application {
                 });
             }
             bytes += batch.tx_bytes();
+            let costly = spec.kind.check_is_costly();
             for (tx, hash) in batch.txs.iter().zip(hashes) {
                 if !seen.insert(*hash) {
                     return Err(Invalid::Duplicate(hex::encode(hash)));
                 }
-                // A transaction this node accepted into its mempool already passed the same
-                // deterministic check; skip the signature recovery.
-                if !self.shared.mempool.is_pending(hash) {
+                if !(costly && already_checked.contains(hash)) {
                     spec.check_tx(tx).map_err(|error| Invalid::BadTx {
                         rollup: spec.id,
                         error,

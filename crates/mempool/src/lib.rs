@@ -551,6 +551,16 @@ impl Mempool {
         self.state().by_hash.contains_key(hash)
     }
 
+    /// The hashes of those of `txs` (rollup, hash) that are pending for that same rollup, under
+    /// one lock: the transactions that passed that rollup's check here.
+    pub fn pending_among(&self, txs: &[(RollupId, TxHash)]) -> TxHashSet {
+        let state = self.state();
+        txs.iter()
+            .filter(|(rollup, hash)| state.get(hash).is_some_and(|(r, _)| r == *rollup))
+            .map(|(_, hash)| *hash)
+            .collect()
+    }
+
     /// Pending transactions of `rollup` (0 if not registered).
     pub fn pending_count(&self, rollup: RollupId) -> usize {
         self.state()

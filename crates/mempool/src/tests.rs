@@ -803,3 +803,20 @@ fn pending_local_is_what_this_nodes_clients_gave_it() {
     );
     assert_eq!(pool.pending_local(1), vec![(2, tx("local", 0))]);
 }
+
+#[test]
+fn pending_among_names_only_what_is_pending_for_the_same_rollup() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    submit_all(&pool, 1, [tx("a", 0)]);
+    assert_eq!(admit(&pool, 2, tx("b", 0)), Ok(tx_hash(&tx("b", 0))));
+    let (a, b, unknown) = (
+        tx_hash(&tx("a", 0)),
+        tx_hash(&tx("b", 0)),
+        tx_hash(b"unknown"),
+    );
+    let pending = pool.pending_among(&[(1, a), (1, b), (2, b), (3, a), (1, unknown)]);
+    assert_eq!(pending, TxHashSet::from_iter([a, b]));
+    // The same bytes pending for another rollup passed another rollup's check.
+    assert!(pool.pending_among(&[(3, a), (1, b)]).is_empty());
+}

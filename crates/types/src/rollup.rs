@@ -15,6 +15,14 @@ pub enum RollupKind {
     Opaque,
 }
 
+impl RollupKind {
+    /// Whether checking a transaction of this kind decodes it and recovers its signer (worth
+    /// skipping for one that already passed the same check), rather than only measuring it.
+    pub fn check_is_costly(self) -> bool {
+        matches!(self, Self::Evm)
+    }
+}
+
 impl fmt::Display for RollupKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
