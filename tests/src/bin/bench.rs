@@ -209,9 +209,27 @@ fn parse_override(set: &str) -> Result<(Vec<String>, toml::Value)> {
     Ok((path, value))
 }
 
-/// Transaction names to instants. foldhash: with SipHash, hashing the names was ~2% of the
-/// machine at saturation, CPU the validators under test share with the client.
-type ByName = std::collections::HashMap<String, Instant, foldhash::fast::RandomState>;
+/// A transaction as the timeline knows it: Ordo's 32-byte hash, or the keccak of the base64 text
+/// CometBFT's blocks carry. Fixed-size keys, not the names as text: with 66-character (Ordo) and
+/// 268-character (CometBFT) strings, hashing the names, growing the maps and zeroing their pages
+/// were a third of the load client's CPU at saturation, which it takes from the validators.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Name([u8; 32]);
+
+impl Name {
+    /// An Ordo transaction hash (`0x` and 64 hex digits), as the RPC writes it.
+    fn ordo(hash: &str) -> Option<Self> {
+        hex::decode_to_array(hash).ok().map(Self)
+    }
+
+    /// A CometBFT transaction, base64 as its RPC writes it.
+    fn comet(base64: &str) -> Self {
+        Self(alloy_primitives::keccak256(base64.as_bytes()).0)
+    }
+}
+
+/// Transaction names to instants.
+type ByName = std::collections::HashMap<Name, Instant, foldhash::fast::RandomState>;
 
 /// When the client saw each transaction (by the name its system gives it) submitted, notarized
 /// (a preconfirmation; Ordo only) and finalized (CometBFT: committed).
@@ -255,7 +273,7 @@ trait Target: Send + Sync {
 #[derive(Default)]
 struct Submitted {
     /// Names of the accepted transactions.
-    accepted: Vec<String>,
+    accepted: Vec<Name>,
     refused: usize,
     /// Why (the first refusal), so a run that measured nothing says why.
     refusal: Option<String>,
@@ -282,7 +300,15 @@ impl Target for OrdoTarget {
         let txs = txgen::opaque(BATCH, TX_BYTES, unique(salt, client, round));
         let rpc = self.clients[(client + round as usize) % self.clients.len()].clone();
         Box::pin(async move {
-            match Cluster::submit_with(&rpc, rollup, &txs).await {
+            let named = Cluster::submit_with(&rpc, rollup, &txs)
+                .await
+                .and_then(|hashes| {
+                    hashes
+                        .iter()
+                        .map(|h| Name::ordo(h).with_context(|| format!("hash {h} is not 32 bytes")))
+                        .collect()
+                });
+            match named {
                 Ok(accepted) => Submitted {
                     accepted,
                     ..Default::default()
@@ -304,7 +330,7 @@ impl Target for CometTarget {
         Box::pin(async move {
             match CometNet::submit_with(&rpc, &txs).await {
                 Ok((accepted, refused, refusal)) => Submitted {
-                    accepted,
+                    accepted: accepted.iter().map(|tx| Name::comet(tx)).collect(),
                     refused,
                     refusal,
                 },
@@ -564,13 +590,13 @@ async fn observe_ordo(
             let now = Instant::now();
             let mut t = timeline.lock().unwrap();
             let proposed = instant_of_unix_ms(block.timestamp_ms);
-            for tx in block.txs {
+            for name in block.txs.iter().filter_map(|tx| Name::ordo(&tx.tx_hash)) {
                 match block.status {
                     Finality::Notarized => {
-                        t.proposed.entry(tx.tx_hash.clone()).or_insert(proposed);
-                        t.notarized.entry(tx.tx_hash).or_insert(now)
+                        t.proposed.entry(name).or_insert(proposed);
+                        t.notarized.entry(name).or_insert(now)
                     }
-                    Finality::Finalized => t.finalized.entry(tx.tx_hash).or_insert(now),
+                    Finality::Finalized => t.finalized.entry(name).or_insert(now),
                     _ => continue,
                 };
             }
@@ -593,7 +619,7 @@ fn observe_comet(client: HttpClient, timeline: SharedTimeline) -> tokio::task::J
                     let now = Instant::now();
                     let mut t = timeline.lock().unwrap();
                     for tx in txs {
-                        t.finalized.entry(tx).or_insert(now);
+                        t.finalized.entry(Name::comet(&tx)).or_insert(now);
                     }
                 }
             }
