@@ -9,7 +9,7 @@ use ordo_types::{
     TxHashMap,
 };
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{hash_map::Entry, BTreeMap, HashMap},
     sync::{Arc, RwLock},
 };
 use tokio::sync::broadcast;
@@ -127,10 +127,11 @@ impl Preconfirmations {
         let dropped = std::mem::replace(&mut self.by_height, keep);
         for digest in dropped.into_values().flatten() {
             if let Some(c) = self.blocks.remove(&digest) {
-                for hashes in c.block.tx_hashes() {
-                    for h in hashes {
-                        if self.txs.get(h).is_some_and(|p| p.digest == digest) {
-                            self.txs.remove(h);
+                for hash in c.block.tx_hashes().iter().flatten() {
+                    // One probe: the map holds every preconfirmed transaction.
+                    if let Entry::Occupied(position) = self.txs.entry(*hash) {
+                        if position.get().digest == digest {
+                            position.remove();
                         }
                     }
                 }
@@ -180,5 +181,60 @@ impl Handle {
     /// The rollup's registration, if registered.
     pub fn rollup(&self, id: RollupId) -> Option<&RollupSpec> {
         self.rollups.iter().find(|r| r.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use ordo_types::{tx_hash, Batch, CertificateKind, L1Ref};
+
+    /// A notarized block at `height` (view `view`) carrying `txs` for rollup 901.
+    fn notarized(height: u64, view: u64, txs: &[&[u8]]) -> Certified {
+        let mut header = Block::genesis(0, L1Ref::default(), &[901]).header;
+        header.height = height;
+        header.view = view;
+        let txs = txs.iter().map(|t| Bytes::copy_from_slice(t)).collect();
+        let block = Arc::new(Block::new(header, vec![Batch::new(901, txs)]));
+        let certificate = Certificate {
+            kind: CertificateKind::Notarization,
+            epoch: 0,
+            view,
+            parent_view: view - 1,
+            payload: block.digest(),
+            signature: [0; 48],
+        };
+        Certified::new(block, certificate)
+    }
+
+    #[test]
+    fn pruning_a_height_forgets_its_transactions_but_not_those_a_higher_block_holds() {
+        let mut preconfirmed = Preconfirmations::default();
+        let low = notarized(1, 1, &[b"only low", b"both"]);
+        let high = notarized(2, 2, &[b"both", b"only high"]);
+        preconfirmed.insert(low);
+        preconfirmed.insert(high.clone());
+        let height_of =
+            |p: &Preconfirmations, tx: &[u8]| p.receipt(&tx_hash(tx)).map(|r| r.header.height);
+        assert_eq!(height_of(&preconfirmed, b"only low"), Some(1));
+        assert_eq!(
+            height_of(&preconfirmed, b"both"),
+            Some(2),
+            "the newest holder"
+        );
+
+        preconfirmed.prune_through(1);
+        assert_eq!(height_of(&preconfirmed, b"only low"), None);
+        assert_eq!(height_of(&preconfirmed, b"both"), Some(2));
+        assert_eq!(height_of(&preconfirmed, b"only high"), Some(2));
+        assert!(preconfirmed.at_height(1).is_none());
+        assert_eq!(
+            preconfirmed.at_height(2).map(|c| c.block.digest()),
+            Some(high.block.digest())
+        );
+
+        preconfirmed.prune_through(2);
+        assert!(preconfirmed.txs.is_empty() && preconfirmed.blocks.is_empty());
     }
 }

@@ -925,7 +925,9 @@ impl Store {
 /// Options of a column family, also those of the table files ingested into it.
 fn column_family_options(name: &str) -> Options {
     let mut cf = Options::default();
-    // Bodies are transaction bytes: worth compressing. Keys and small values are not.
+    // Bodies are transaction bytes: worth compressing. The other families keep rocksdb's default,
+    // which is LZ4 too: their locations and segments compress, and without it (and with bodies
+    // left uncompressed until level 2) saturation measured ~11% lower (2026-12-07, 4 pairs).
     if matches!(name, CF_BLOCKS | CF_ROLLUP_BATCHES) {
         cf.set_compression_type(DBCompressionType::Lz4);
     }
