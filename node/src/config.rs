@@ -164,6 +164,9 @@ pub struct Validator {
 #[serde(deny_unknown_fields, default)]
 pub struct Consensus {
     pub leader_timeout_ms: u64,
+    /// How long a leader with nothing to propose waits for a transaction before it orders an
+    /// empty block; below `leader_timeout_ms`.
+    pub idle_block_interval_ms: u64,
     pub certification_timeout_ms: u64,
     pub timeout_retry_ms: u64,
     pub fetch_timeout_ms: u64,
@@ -183,6 +186,7 @@ impl Default for Consensus {
         let ms = |d: std::time::Duration| d.as_millis() as u64;
         Self {
             leader_timeout_ms: ms(timing.leader_timeout),
+            idle_block_interval_ms: ms(timing.idle_block_interval),
             certification_timeout_ms: ms(timing.certification_timeout),
             timeout_retry_ms: ms(timing.timeout_retry),
             fetch_timeout_ms: ms(timing.fetch_timeout),
@@ -383,6 +387,10 @@ impl NodeConfig {
         if c.leader_timeout_ms == 0 {
             bail!("invalid `consensus.leader_timeout_ms`: must be positive");
         }
+        if c.idle_block_interval_ms >= c.leader_timeout_ms {
+            // The others would time the idle leader out before its empty block arrived.
+            bail!("invalid `consensus.idle_block_interval_ms`: must be less than `consensus.leader_timeout_ms`");
+        }
         if c.certification_timeout_ms <= c.leader_timeout_ms {
             bail!("invalid `consensus.certification_timeout_ms`: must be greater than `consensus.leader_timeout_ms`");
         }
@@ -518,6 +526,10 @@ mod tests {
         error_after(
             |c| c.consensus.leader_timeout_ms = 0,
             "consensus.leader_timeout_ms",
+        );
+        error_after(
+            |c| c.consensus.idle_block_interval_ms = c.consensus.leader_timeout_ms,
+            "consensus.idle_block_interval_ms",
         );
         error_after(
             |c| c.consensus.certification_timeout_ms = c.consensus.leader_timeout_ms,

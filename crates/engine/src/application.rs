@@ -7,6 +7,7 @@ use crate::{
 };
 use commonware_consensus::{marshal::ancestry::Ancestry, Application as ConsensusApplication};
 use commonware_cryptography::{Digested, Digestible};
+use commonware_macros::select;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
 use commonware_utils::SystemTimeExt;
 use futures::StreamExt;
@@ -38,6 +39,11 @@ pub struct Rules {
     pub block_interval_ms: u64,
     /// Forced-inclusion limits (used when the network follows an L1 inbox).
     pub forced: ForcedRules,
+}
+
+/// `ms` milliseconds after the Unix epoch.
+fn at_epoch_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
 /// Why a block is invalid (logged; consensus only sees `false`).
@@ -100,6 +106,9 @@ pub struct L1Config {
 #[derive(Clone)]
 pub struct Application {
     rules: Rules,
+    /// How long a leader with nothing to propose waits for a transaction before it orders an
+    /// empty block (counted from the parent's timestamp; local policy, like the timeouts).
+    idle_block_interval_ms: u64,
     shared: Arc<Shared>,
     l1: Option<L1Config>,
     faulty_proposals: bool,
@@ -108,12 +117,14 @@ pub struct Application {
 impl Application {
     pub(crate) fn new(
         rules: Rules,
+        idle_block_interval: Duration,
         shared: Arc<Shared>,
         l1: Option<L1Config>,
         faulty_proposals: bool,
     ) -> Self {
         Self {
             rules,
+            idle_block_interval_ms: idle_block_interval.as_millis() as u64,
             shared,
             l1,
             faulty_proposals,
@@ -432,14 +443,9 @@ where
 
         // Pace blocks from the parent's timestamp so an idle chain does not spin.
         let earliest = parent.header.timestamp_ms + self.rules.block_interval_ms;
-        let mut now = runtime.current().epoch_millis();
-        if now < earliest {
-            runtime
-                .sleep_until(SystemTime::UNIX_EPOCH + Duration::from_millis(earliest))
-                .await;
-            now = runtime.current().epoch_millis();
+        if runtime.current().epoch_millis() < earliest {
+            runtime.sleep_until(at_epoch_ms(earliest)).await;
         }
-        let timestamp_ms = now.max(earliest).min(BLOCK_TIMESTAMP_MAX_MS);
 
         // Transactions already in not-yet-finalized ancestors must not be proposed again.
         // Finalized ones have left the mempool, so the walk stops at the indexed height, unless
@@ -458,10 +464,37 @@ where
         for batch in &forced_batches {
             in_flight.extend(batch.tx_hashes());
         }
-        let selected = self
-            .shared
-            .mempool
-            .select_after(forced_batches, &|h| in_flight.contains(h));
+        // With nothing to propose, wait for a transaction rather than order empty blocks back to
+        // back: each view costs every validator its votes, certificates and syncs. An empty block
+        // still goes out by the idle interval, well inside the leader timeout. The deadline
+        // counts from the parent's timestamp, so a leader that just took over, or restarted,
+        // proposes at once.
+        let idle_until = parent.header.timestamp_ms + self.idle_block_interval_ms;
+        let mut forced_batches = Some(forced_batches);
+        let selected = loop {
+            let offered = self.shared.mempool.offered();
+            let selected = self
+                .shared
+                .mempool
+                .select_after(forced_batches.take().unwrap_or_default(), &|h| {
+                    in_flight.contains(h)
+                });
+            if !selected.is_empty()
+                || whole_window
+                || runtime.current().epoch_millis() >= idle_until
+            {
+                break selected;
+            }
+            select! {
+                _ = offered => {},
+                _ = runtime.sleep_until(at_epoch_ms(idle_until)) => {},
+            }
+        };
+        let timestamp_ms = runtime
+            .current()
+            .epoch_millis()
+            .max(earliest)
+            .min(BLOCK_TIMESTAMP_MAX_MS);
 
         let header = Header {
             epoch: context.round.epoch().get(),
@@ -535,9 +568,7 @@ where
             .timestamp_ms
             .saturating_sub(self.rules.clock_tolerance_ms);
         if runtime.current().epoch_millis() < due {
-            runtime
-                .sleep_until(SystemTime::UNIX_EPOCH + Duration::from_millis(due))
-                .await;
+            runtime.sleep_until(at_epoch_ms(due)).await;
         }
         debug!(
             height = block.height(),

@@ -160,6 +160,7 @@ pub(crate) fn run_writer(db: DB, state: Arc<Mutex<State>>, commands: mpsc::Recei
         // Publish before answering, so a submitter that hears "ok" finds its tx selectable.
         let mut waiting = Vec::new();
         {
+            let mut made_durable = false;
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
             for command in group {
                 if let Command::Persist {
@@ -168,11 +169,15 @@ pub(crate) fn run_writer(db: DB, state: Arc<Mutex<State>>, commands: mpsc::Recei
                 {
                     if result.is_ok() {
                         state.mark_durable(rollup, seq);
+                        made_durable = true;
                     } else {
                         state.remove_entry(rollup, seq);
                     }
                     waiting.push(done);
                 }
+            }
+            if made_durable {
+                state.offer_made();
             }
         }
         for done in waiting {

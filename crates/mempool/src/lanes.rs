@@ -1,6 +1,7 @@
 //! The in-memory pending set: one FIFO lane per rollup, and the rule that fills a block from them.
 
 use bytes::Bytes;
+use futures::channel::oneshot;
 use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxHash, TxHashMap, TxHashSet};
 use std::collections::{btree_map, BTreeMap};
 
@@ -47,6 +48,8 @@ pub(crate) struct State {
     /// Sequence number of the next accepted transaction (also its journal key).
     pub next_seq: u64,
     recently_included: RecentlyIncluded,
+    /// Woken when a transaction becomes offerable ([`crate::Mempool::offered`]).
+    pub offer_waiters: Vec<oneshot::Sender<()>>,
 }
 
 impl State {
@@ -66,6 +69,23 @@ impl State {
             by_hash: TxHashMap::default(),
             next_seq: 0,
             recently_included: RecentlyIncluded::default(),
+            offer_waiters: Vec::new(),
+        }
+    }
+
+    /// Registers a waiter for the next transaction that becomes offerable. Waiters that gave up
+    /// are dropped here, so an idle chain's leader does not pile them up.
+    pub fn wait_for_offer(&mut self) -> oneshot::Receiver<()> {
+        self.offer_waiters.retain(|waiter| !waiter.is_canceled());
+        let (waiter, woken) = oneshot::channel();
+        self.offer_waiters.push(waiter);
+        woken
+    }
+
+    /// Wakes every waiter: a transaction just became offerable.
+    pub fn offer_made(&mut self) {
+        for waiter in self.offer_waiters.drain(..) {
+            let _ = waiter.send(());
         }
     }
 
@@ -317,6 +337,13 @@ impl<'a> Fill<'a> {
 pub struct Selection {
     pub batches: Vec<Batch>,
     pub tx_hashes: Vec<Vec<TxHash>>,
+}
+
+impl Selection {
+    /// Whether no batch carries a transaction (the block would be empty).
+    pub fn is_empty(&self) -> bool {
+        self.batches.iter().all(|batch| batch.txs.is_empty())
+    }
 }
 
 /// The most recently finalized hashes: at least the last [`RECENTLY_INCLUDED_CAP`] / 2 and at

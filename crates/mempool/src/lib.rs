@@ -359,6 +359,7 @@ impl Mempool {
         let arrived_ms = inner.clock.now_ms();
         let local = origin == Origin::Client;
         let mut announcements = Vec::new();
+        let mut offered = false;
         let mut state = self.state();
         for ((at, (rollup, raw, hash)), included) in candidates.into_iter().zip(included) {
             if included {
@@ -389,7 +390,10 @@ impl Mempool {
                 announcements: u32::from(local),
             };
             state.insert(rollup, seq, tx);
-            let Some(record) = record else { continue };
+            let Some(record) = record else {
+                offered = true;
+                continue;
+            };
             let (done, persisted) = oneshot::channel();
             let command = Command::Persist {
                 rollup,
@@ -409,6 +413,9 @@ impl Mempool {
                 admitted.persisted = Some(persisted);
             }
         }
+        if offered {
+            state.offer_made();
+        }
         drop(state);
         if !announcements.is_empty() {
             let mut listener = inner
@@ -425,6 +432,17 @@ impl Mempool {
             }
         }
         outcomes
+    }
+
+    /// Resolves once a transaction becomes offerable to blocks after this call: a peer's when it
+    /// is admitted, a client's when its journal write is synced. For a leader with nothing to
+    /// propose, so that it can wait for work instead of ordering empty blocks back to back.
+    pub fn offered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let woken = self.state().wait_for_offer();
+        async move {
+            // A dropped mempool cancels the wait; either way the waiter looks again.
+            let _ = woken.await;
+        }
     }
 
     /// Locally accepted transactions from now on, as they are accepted (one listener: a new call

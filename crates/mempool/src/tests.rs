@@ -1,5 +1,5 @@
 use super::*;
-use futures::{executor::block_on, future::join_all, StreamExt};
+use futures::{executor::block_on, future::join_all, FutureExt, StreamExt};
 use ordo_types::RollupKind;
 use std::{
     sync::atomic::{AtomicU64, Ordering},
@@ -819,4 +819,37 @@ fn pending_among_names_only_what_is_pending_for_the_same_rollup() {
     assert_eq!(pending, TxHashSet::from_iter([a, b]));
     // The same bytes pending for another rollup passed another rollup's check.
     assert!(pool.pending_among(&[(3, a), (1, b)]).is_empty());
+}
+
+#[test]
+fn a_waiting_leader_is_woken_by_an_offerable_transaction_and_not_by_a_refused_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = open(&dir, config());
+    let relayed = tx("peer", 0);
+    admit(&pool, 1, relayed.clone()).unwrap();
+
+    let mut waiting = Box::pin(pool.offered());
+    assert!((&mut waiting).now_or_never().is_none(), "nothing new yet");
+    assert!(admit(&pool, 77, tx("peer", 1)).is_err(), "unknown rollup");
+    assert_eq!(admit(&pool, 1, relayed), Err(SubmitError::Duplicate));
+    assert!(
+        (&mut waiting).now_or_never().is_none(),
+        "refusals offer nothing"
+    );
+    admit(&pool, 2, tx("peer", 2)).unwrap();
+    assert!(
+        waiting.now_or_never().is_some(),
+        "a peer's is offerable at once"
+    );
+
+    // A client's is offerable once synced, which is before its submitter hears of it.
+    let waiting = pool.offered();
+    block_on(pool.submit(3, tx("client", 0))).unwrap();
+    assert!(waiting.now_or_never().is_some());
+
+    // Waits that were given up do not pile up while nothing arrives.
+    for _ in 0..1_000 {
+        drop(pool.offered());
+    }
+    assert!(pool.state().offer_waiters.len() <= 1);
 }
