@@ -6,7 +6,8 @@
 //!    finalized tx/s); then half that rate, offered steadily (the clients take turns, one batch
 //!    every `100 / rate` s): submit -> notarized (preconfirmation, also split at the block's
 //!    timestamp into submit -> proposed and proposed -> notarized) and submit -> finalized seen
-//!    by a WebSocket subscriber, next to each validator's own accepted -> notarized figure; kill -9 of the leader -> a block of
+//!    by a WebSocket subscriber, next to each validator's own accepted -> notarized figure; the
+//!    same at a low load (300 tx/s, a leader mostly idle); kill -9 of the leader -> a block of
 //!    another leader notarized (the killed validator restarted and caught up before the next
 //!    run); kill -9 of all, restart -> the first block proposed after the kill notarized; each
 //!    recovery `--recovery-runs` times (default 5, 3 with `--quick`), reported as every run,
@@ -652,6 +653,10 @@ fn relay_report(links: &Links, validators: usize) -> Result<Value> {
     Ok(json!(traffic))
 }
 
+/// The rate of the low-load phase: a lightly used chain (3 batches of 100 a second), where a
+/// transaction finds the leader idle, as a dApp developer's usually does.
+const LOW_LOAD_TX_PER_S: f64 = 300.0;
+
 /// How long the idle cluster is watched.
 const IDLE: Duration = Duration::from_secs(10);
 
@@ -705,8 +710,8 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(field(14)? + field(15)?)
 }
 
-/// Ordo: saturation, half load, leader failover, full restart; then the half load again with
-/// the delay between validators.
+/// Ordo: idle, saturation, half load, low load, leader failover, full restart; then the half
+/// load again with the delay between validators.
 async fn ordo(opts: &Options) -> Result<Value> {
     progress(&format!("Ordo: {} validators", opts.validators));
     let rollups = ROLLUPS.map(|r| format!("{r}:opaque")).join(",");
@@ -742,6 +747,16 @@ async fn ordo(opts: &Options) -> Result<Value> {
         after["from_this_phase"] = json!(added.min(window));
     }
     half_load["node_preconfirmation"] = json!(node_side);
+    let low_load = latency(
+        target.clone(),
+        &timeline,
+        opts.clients,
+        phase,
+        LOW_LOAD_TX_PER_S,
+        7,
+    )
+    .await
+    .unwrap_or_else(error);
     observer.abort();
 
     let failover = recovery(opts.recovery_runs, &mut cluster, leader_failover).await;
@@ -767,6 +782,7 @@ async fn ordo(opts: &Options) -> Result<Value> {
         "idle": idle,
         "saturation": saturation,
         "half_load": half_load,
+        "low_load": low_load,
         "delayed": delayed,
         "leader_failover": failover,
         "full_restart": restart,
@@ -1183,6 +1199,16 @@ fn print_table(report: &Value) {
             number(&r["finalized_p99"], 2)
         ),
     );
+    row(
+        &format!(
+            "low load ({} tx/s): notarized p50 / p99",
+            number(&o["low_load"]["offered_tx_per_s"], 0)
+        ),
+        cell(&o["low_load"], "notarized"),
+        String::new(),
+        String::new(),
+    );
+    split(&o["low_load"]);
     row(
         &format!("+{delay} ms one-way: notarized p50 / p99"),
         cell(&o["delayed"], "notarized"),
