@@ -1,8 +1,8 @@
 //! Moves pending transactions between validators, so that whichever validator leads can propose a
 //! transaction any validator accepted.
 //!
-//! Locally accepted transactions are sent in small batches as they arrive, to the leader of the
-//! newest view this node saw proposed. Only the leader proposes, and each peer that admits a
+//! Locally accepted transactions are sent as they are accepted (what is queued together, such as
+//! a client's batch, in one message), to the leader of the newest view this node saw proposed. Only the leader proposes, and each peer that admits a
 //! transaction hashes it, checks the index for it and holds it: sending every transaction to
 //! every peer cost the cluster three admissions for each one instead of one. The leader's own
 //! transactions still go to every peer (if it fails, the next leader has them), and so does
@@ -39,8 +39,6 @@ use std::{
 };
 use tracing::{debug, warn};
 
-/// How long a batch may wait for more transactions before it is sent.
-const FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 /// Transaction bytes that make a batch go out at once. A message is at most this plus one
 /// transaction, well under the p2p message limit (a block's size plus headroom).
 const FLUSH_BYTES: usize = 256 * 1024;
@@ -71,16 +69,11 @@ pub(crate) async fn run<E: Clock>(
 ) {
     let mut local = mempool.announcements();
     let mut batch: Vec<(RollupId, Bytes)> = Vec::new();
-    let mut batch_bytes = 0;
-    let mut flush_at = None;
-    let mut reannounce_at = context.current() + FLUSH_INTERVAL;
+    let mut reannounce_at = context.current() + REANNOUNCE_INTERVAL / 4;
     let mut reconnects = Reconnects::new(connected);
     let mut reconnect_check_at = context.current();
     loop {
-        let deadline = flush_at
-            .unwrap_or(reannounce_at)
-            .min(reannounce_at)
-            .min(reconnect_check_at);
+        let deadline = reannounce_at.min(reconnect_check_at);
         // Biased in this order: timers, then peers, so a flood of local submissions cannot
         // starve either.
         select! {
@@ -88,11 +81,6 @@ pub(crate) async fn run<E: Clock>(
                 if reconnect_check_at <= context.current() {
                     reconnects.check(&mut sender, context.current());
                     reconnect_check_at = context.current() + RECONNECT_CHECK_INTERVAL;
-                }
-                if flush_at.is_some_and(|at| at <= context.current()) {
-                    send(&mut sender, recipients(&leader, &me), &mut batch);
-                    batch_bytes = 0;
-                    flush_at = None;
                 }
                 if reannounce_at <= context.current() {
                     let stale = mempool.take_unannounced(REANNOUNCE_INTERVAL, REANNOUNCE_LIMIT);
@@ -123,15 +111,27 @@ pub(crate) async fn run<E: Clock>(
                 handle(&mempool, &mut blocker, &mut sender, peer, message.as_ref());
             },
             tx = local.next() => {
-                let Some(Announcement { hash, rollup, raw }) = tx else { return };
-                reconnects.pushed(context.current(), hash);
-                batch_bytes += raw.len();
-                batch.push((rollup, raw));
-                flush_at.get_or_insert_with(|| context.current() + FLUSH_INTERVAL);
-                if is_full(batch_bytes, batch.len()) {
-                    send(&mut sender, recipients(&leader, &me), &mut batch);
-                    batch_bytes = 0;
-                    flush_at = None;
+                let Some(first) = tx else { return };
+                // Whatever else is queued goes in the same messages (a client's batch is
+                // announced as one run), and nothing waits for more: a timer that gathered
+                // batches for 5 ms held a lone client's transactions back by as much.
+                let now = context.current();
+                let mut next = Some(first);
+                let mut closed = false;
+                while let Some(Announcement { hash, rollup, raw }) = next {
+                    reconnects.pushed(now, hash);
+                    batch.push((rollup, raw));
+                    next = match local.try_recv() {
+                        Ok(announcement) => Some(announcement),
+                        Err(e) => {
+                            closed = e.is_closed();
+                            None
+                        }
+                    };
+                }
+                send(&mut sender, recipients(&leader, &me), &mut batch);
+                if closed {
+                    return;
                 }
             },
         }
