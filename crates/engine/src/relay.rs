@@ -2,12 +2,12 @@
 //! transaction any validator accepted.
 //!
 //! Locally accepted transactions are sent as they are accepted (what is queued together, such as
-//! a client's batch, in one message), to the leader of the newest view this node saw proposed. Only the leader proposes, and each peer that admits a
-//! transaction hashes it, checks the index for it and holds it: sending every transaction to
-//! every peer cost the cluster three admissions for each one instead of one. The leader's own
-//! transactions still go to every peer (if it fails, the next leader has them), and so does
-//! everything while no leader is known. A validator that starts leading is handed every local
-//! transaction still pending ([`HANDOVER_LIMIT`]). A peer that connects, or connects again, is
+//! a client's batch, in one message), to the leader of the newest view this node saw proposed.
+//! Only the leader proposes, and each peer that admits a transaction hashes it, checks the index
+//! for it and holds it: sending every transaction to every peer cost the cluster three admissions
+//! for each one instead of one. The leader's own transactions still go to every peer (if it fails,
+//! the next leader has them), and so does everything while no leader is known. A validator that
+//! starts leading is handed every local transaction still pending ([`HANDOVER_LIMIT`]). A peer that connects, or connects again, is
 //! told at once the hashes of what was sent in the last [`REANNOUNCE_INTERVAL`] ([`Reconnects`]).
 //! Local transactions still pending after [`REANNOUNCE_INTERVAL`] are announced again by hash,
 //! to the same recipients (the leader may have been down, or this node just restarted), then
@@ -39,8 +39,9 @@ use std::{
 };
 use tracing::{debug, warn};
 
-/// Transaction bytes that make a batch go out at once. A message is at most this plus one
-/// transaction, well under the p2p message limit (a block's size plus headroom).
+/// Transaction bytes after which a message is closed and the next one begun. A message is at
+/// most this plus one transaction, well under the p2p message limit (a block's size plus
+/// headroom).
 const FLUSH_BYTES: usize = 256 * 1024;
 /// How often a local transaction that stays pending is announced again.
 const REANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
@@ -213,7 +214,7 @@ impl Reconnects {
     }
 }
 
-/// Whether a `Txs` message of `count` transactions and `bytes` transaction bytes goes out now.
+/// Whether a `Txs` message of `count` transactions and `bytes` transaction bytes is full.
 fn is_full(bytes: usize, count: usize) -> bool {
     bytes >= FLUSH_BYTES || count >= MAX_TXS_PER_MESSAGE
 }
