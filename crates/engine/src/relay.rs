@@ -7,8 +7,9 @@
 //! for it and holds it: sending every transaction to every peer cost the cluster three admissions
 //! for each one instead of one. The leader's own transactions still go to every peer (if it fails,
 //! the next leader has them), and so does everything while no leader is known. A validator that
-//! starts leading is handed every local transaction still pending ([`HANDOVER_LIMIT`]). A peer that connects, or connects again, is
-//! told at once the hashes of what was sent in the last [`REANNOUNCE_INTERVAL`] ([`Reconnects`]).
+//! starts leading is handed every local transaction still pending ([`HANDOVER_LIMIT`]). A peer
+//! that connects, or connects again, is told at once the hashes of what was sent in the last
+//! [`REANNOUNCE_INTERVAL`] ([`Reconnects`]).
 //! Local transactions still pending after [`REANNOUNCE_INTERVAL`] are announced again by hash,
 //! to the same recipients (the leader may have been down, or this node just restarted), then
 //! at doubling intervals while they wait (`Mempool::take_unannounced`). Either way a peer asks
