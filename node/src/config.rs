@@ -172,6 +172,9 @@ pub struct Consensus {
     pub fetch_timeout_ms: u64,
     pub stall_timeout_ms: u64,
     pub term_length: u32,
+    /// Lookahead: views a stable leader may propose, and others verify, ahead of certified
+    /// ancestry. 0 by default; with more the simulation campaign is not deterministic
+    /// (docs/performance.md), so the node warns at start.
     pub optimistic_views: u64,
     pub activity_timeout: u64,
     pub mempool_max_pending_txs: usize,
