@@ -43,13 +43,6 @@ pub fn run(loaded: Loaded) -> Result<()> {
     std::fs::create_dir_all(&node.data_dir)
         .with_context(|| format!("cannot create data_dir {}", node.data_dir.display()))?;
     init_logging(&node.log_level, node.log_json)?;
-    if config.consensus.optimistic_views > 0 {
-        tracing::warn!(
-            optimistic_views = config.consensus.optimistic_views,
-            "consensus.optimistic_views above 0 is not covered by the simulation campaign (with it, \
-             a seed does not replay the same); see docs/performance.md"
-        );
-    }
 
     // The RPC server admits transactions: it runs on a runtime of its own whose threads are
     // below consensus (`ordo_mempool::priority`), and so do rocksdb's flushes and compactions

@@ -4,8 +4,9 @@
 //!
 //! Each seed draws 4 to 10 validators, up to f of them Byzantine (commonware's equivocating,
 //! conflicting, nullifying, withholding and outdated voters, or an Ordo validator whose proposals
-//! break Ordo's rules), per-link latency, jitter and loss, a stable-leader term length, and a
-//! fault schedule: unclean restarts of the whole network (a crash of the simulated machine,
+//! break Ordo's rules), per-link latency, jitter and loss, a stable-leader term length, a
+//! lookahead (0, or 2 views a leader may propose ahead of its last notarized block), and a fault
+//! schedule: unclean restarts of the whole network (a crash of the simulated machine,
 //! losing unsynced writes), then partitions that heal and kills of random subsets of validators
 //! (including all of them) restarted from their storage. After the last fault the links heal and
 //! the chain must move on. Checked over the honest validators after every seed: no two different
@@ -227,6 +228,8 @@ struct Scenario {
     crashes: u32,
     /// Partitions and subset kills in the last run, before the links heal.
     faults: u32,
+    /// Views a leader may propose ahead of the last notarized one (`optimistic_views`).
+    lookahead: u64,
 }
 
 impl Scenario {
@@ -269,6 +272,8 @@ impl Scenario {
             term_length: [1, 3, 10, 1_000][rng.random_range(0..4)],
             crashes: rng.random_range(0..=2),
             faults: rng.random_range(1..=6),
+            // Drawn last, so the draws above keep their seeds.
+            lookahead: [0, 0, 2][rng.random_range(0..3)],
         }
     }
 
@@ -285,6 +290,7 @@ impl Scenario {
             term_length: NonZeroU32::new(self.term_length).expect("non-zero"),
             freezer_table_initial_size: 1 << 10,
             mailbox_size: 1024,
+            optimistic_views: self.lookahead,
             ..Timing::default()
         }
     }
@@ -302,11 +308,12 @@ impl Scenario {
             .filter_map(|(i, b)| b.map(|b| format!("v{i}:{}", b.name())))
             .collect();
         format!(
-            "validators={} byzantine={} [{}] term={}",
+            "validators={} byzantine={} [{}] term={} lookahead={}",
             self.validators,
             byzantine.len(),
             byzantine.join(","),
-            self.term_length
+            self.term_length,
+            self.lookahead
         )
     }
 }

@@ -133,8 +133,10 @@ impl Application {
 
     /// Test only (a Byzantine leader): turns a valid proposal into one that breaks a different
     /// rule in each view, so honest validators refuse it: a transaction twice, more bytes than
-    /// `max_block_bytes`, a body that does not match `batches_root`, a timestamp beyond the limit.
-    fn break_rules(&self, mut header: Header, mut batches: Vec<Batch>) -> Block {
+    /// `max_block_bytes`, a body that does not match `batches_root`, a timestamp before its
+    /// parent's. Each still decodes: the proposer's own marshal stores it as verified and reads
+    /// it back when it builds on it.
+    fn break_rules(&self, mut header: Header, mut batches: Vec<Batch>, parent: &Block) -> Block {
         let view = header.view;
         let filler = |n: usize, len: usize| {
             let mut tx = format!("faulty-{view}-{n}").into_bytes();
@@ -165,7 +167,11 @@ impl Application {
                 block
             }
             _ => {
-                header.timestamp_ms = BLOCK_TIMESTAMP_MAX_MS + 1;
+                // Past the clock tolerance instead when the parent is genesis (timestamp 0).
+                header.timestamp_ms = match parent.header.timestamp_ms.checked_sub(1) {
+                    Some(before) => before,
+                    None => header.timestamp_ms + 1_000 * self.rules.clock_tolerance_ms.max(1),
+                };
                 Block::new(header, batches)
             }
         }
@@ -509,7 +515,7 @@ where
             batches_root: [0; 32],
         };
         let block = Arc::new(if self.faulty_proposals {
-            self.break_rules(header, selected.batches)
+            self.break_rules(header, selected.batches, &parent)
         } else {
             Block::with_tx_hashes(header, selected.batches, selected.tx_hashes)
         });

@@ -5,7 +5,7 @@ use crate::{
     application::{Application, L1Config, Rules},
     handle::Handle,
     indexer::{self, FinalizationSource},
-    proposer::{self, Connected, WatchProposer},
+    proposer::{Connected, WatchProposer},
     relay,
     reporter::{self, BlockSource, CertificateReporter},
     shared::Shared,
@@ -31,7 +31,7 @@ use commonware_runtime::{
     spawn_cell, Clock, ContextCell, Handle as TaskHandle, Metrics, Spawner, Storage,
 };
 use commonware_storage::archive::immutable;
-use commonware_utils::{channel::watch, NZUsize, NonZeroDuration, NZU64};
+use commonware_utils::{NZUsize, NonZeroDuration, NZU64};
 use futures::{future::try_join_all, FutureExt};
 use governor::clock::Clock as GClock;
 use ordo_types::{
@@ -116,7 +116,7 @@ impl Default for Timing {
             // Measured with `make bench` on 2 cores: 16 views of optimistic lookahead queued
             // blocks behind unverified ancestors (accepted -> notarized p50 ~590 ms); 0: ~60 ms.
             // 2 took ~40 ms off the p50 with 50 ms between validators but doubled the loopback
-            // view, and the simulation does not replay a seed the same with it.
+            // view.
             optimistic_views: 0,
             mailbox_size: 16_384,
             freezer_table_initial_size: 2u32.pow(16),
@@ -204,7 +204,7 @@ where
     /// Blocks peers that send malformed transaction relays.
     relay_blocker: B,
     /// Where the relay publishes the connected peers (read by [`WatchProposer`]).
-    connected: watch::Sender<Connected>,
+    connected: Connected,
     /// This validator's key (the relay sends its local transactions elsewhere when it leads).
     me: PublicKey,
     /// Every validator's identity (peers asked for missing finalizations).
@@ -349,12 +349,12 @@ where
             (Some(certificate_reporter), Some(marshaled.clone())).into();
 
         let relay_blocker = cfg.blocker.clone();
-        let (connected, connected_rx) = proposer::connected();
+        let connected = Connected::default();
         let automaton = WatchProposer::new(
             context.child("proposer"),
             marshaled.clone(),
             cfg.me.clone(),
-            connected_rx,
+            connected.clone(),
         );
         let timing = cfg.timing;
         let elector = timing.elector();

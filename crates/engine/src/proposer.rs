@@ -18,29 +18,22 @@ use commonware_consensus::{
 };
 use commonware_macros::select;
 use commonware_runtime::Spawner;
-use commonware_utils::channel::{oneshot, watch};
+use commonware_utils::channel::oneshot;
 use ordo_types::{Digest, PublicKey};
+use ordo_watch::Watch;
 use std::sync::Arc;
 use tracing::debug;
 
-/// The peers connected at the relay's latest look, and how many looks it has taken.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Connected {
-    pub checks: u64,
-    pub peers: Vec<PublicKey>,
-}
-
-/// Publishes [`Connected`]: the relay holds the sender, [`WatchProposer`] the receivers.
-pub(crate) fn connected() -> (watch::Sender<Connected>, watch::Receiver<Connected>) {
-    watch::channel(Connected::default())
-}
+/// The peers connected at the relay's latest look; its version counts the looks. The relay
+/// publishes, each watched verification waits on it (several at once under lookahead: a
+/// [`Watch`] wakes them in a fixed order, so the simulation replays).
+pub(crate) type Connected = Watch<Vec<PublicKey>>;
 
 /// Records one look at the connected peers.
-pub(crate) fn publish(sender: &watch::Sender<Connected>, peers: &[PublicKey]) {
-    sender.send_modify(|connected| {
-        connected.checks += 1;
-        connected.peers.clear();
-        connected.peers.extend_from_slice(peers);
+pub(crate) fn publish(connected: &Connected, peers: &[PublicKey]) {
+    connected.modify(|connected| {
+        connected.clear();
+        connected.extend_from_slice(peers);
     });
 }
 
@@ -49,16 +42,11 @@ pub(crate) struct WatchProposer<E, A> {
     context: Arc<E>,
     inner: A,
     me: PublicKey,
-    connected: watch::Receiver<Connected>,
+    connected: Connected,
 }
 
 impl<E, A> WatchProposer<E, A> {
-    pub(crate) fn new(
-        context: E,
-        inner: A,
-        me: PublicKey,
-        connected: watch::Receiver<Connected>,
-    ) -> Self {
+    pub(crate) fn new(context: E, inner: A, me: PublicKey, connected: Connected) -> Self {
         Self {
             context: Arc::new(context),
             inner,
@@ -94,10 +82,10 @@ where
     async fn verify(&mut self, context: Self::Context, payload: Digest) -> oneshot::Receiver<bool> {
         let leader = context.leader.clone();
         let round = context.round;
-        let mut connected = self.connected.clone();
+        let connected = self.connected.clone();
         // Only a look taken after this point counts: an older one may predate the connection
         // that delivered the proposal.
-        let since = connected.borrow_and_update().checks;
+        let mut seen = connected.version();
         let mut verdict = self.inner.verify(context, payload).await;
         if leader == self.me {
             return verdict;
@@ -105,6 +93,7 @@ where
         let (mut tx, rx) = oneshot::channel();
         self.context.child("watch_proposer").spawn(move |_| async move {
             loop {
+                // Without a relay (shut down) no look comes: the verdict alone ends the wait.
                 select! {
                     _ = tx.closed() => return,
                     result = &mut verdict => {
@@ -113,21 +102,10 @@ where
                         }
                         return;
                     },
-                    changed = connected.changed() => {
-                        if changed.is_err() {
-                            // No relay any more to tell: wait for the verdict alone.
-                            select! {
-                                _ = tx.closed() => {},
-                                result = verdict => {
-                                    if let Ok(valid) = result {
-                                        let _ = tx.send(valid);
-                                    }
-                                },
-                            }
-                            return;
-                        }
-                        let now = connected.borrow_and_update();
-                        if now.checks > since && !now.peers.contains(&leader) {
+                    _ = connected.changed_since(seen) => {
+                        // The version first: a look in between is checked on the next turn.
+                        seen = connected.version();
+                        if !connected.read(|peers| peers.contains(&leader)) {
                             debug!(?round, %leader, "proposer disconnected before its block arrived: not voting on it");
                             return;
                         }
@@ -213,13 +191,14 @@ mod tests {
     struct Setup {
         watched: WatchProposer<deterministic::Context, Held>,
         held: Held,
-        looks: watch::Sender<Connected>,
+        looks: Connected,
     }
 
     fn setup(context: &deterministic::Context) -> Setup {
-        let (looks, connected) = super::connected();
+        let looks = Connected::default();
         let held = Held::default();
-        let watched = WatchProposer::new(context.child("watch"), held.clone(), key(0), connected);
+        let watched =
+            WatchProposer::new(context.child("watch"), held.clone(), key(0), looks.clone());
         Setup {
             watched,
             held,

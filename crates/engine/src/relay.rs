@@ -62,7 +62,7 @@ pub(crate) async fn run<E: Clock>(
     context: E,
     mempool: Mempool,
     mut blocker: impl Blocker<PublicKey = PublicKey>,
-    connected: watch::Sender<Connected>,
+    connected: Connected,
     (me, mut leader): (PublicKey, Leader),
     (mut sender, mut receiver): (
         impl Sender<PublicKey = PublicKey>,
@@ -168,11 +168,11 @@ struct Reconnects {
     /// The peers connected when last checked.
     connected: Vec<PublicKey>,
     /// Where each check is published (for [`crate::proposer::WatchProposer`]).
-    published: watch::Sender<Connected>,
+    published: Connected,
 }
 
 impl Reconnects {
-    fn new(published: watch::Sender<Connected>) -> Self {
+    fn new(published: Connected) -> Self {
         Self {
             recent: VecDeque::new(),
             connected: Vec::new(),
@@ -381,7 +381,7 @@ mod tests {
                         context,
                         pool,
                         blocker,
-                        crate::proposer::connected().0,
+                        Connected::default(),
                         leader,
                         channel,
                     )

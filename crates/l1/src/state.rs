@@ -3,11 +3,11 @@
 
 use crate::queue::{ForcedQueue, QueueError, QueuedLog};
 use ordo_types::{L1Ref, RollupId};
+use ordo_watch::Watch;
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex, MutexGuard},
 };
-use tokio::sync::watch;
 
 /// Why a confirmed block could not be appended.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -31,7 +31,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct L1State {
     inner: Arc<Mutex<Inner>>,
-    head: watch::Sender<Option<L1Ref>>,
+    /// A watch whose waiters wake in a fixed order (several verifications may wait for one
+    /// block; the deterministic simulation replays only if they wake the same way each run).
+    head: Watch<Option<L1Ref>>,
 }
 
 impl L1State {
@@ -46,7 +48,7 @@ impl L1State {
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
-            head: watch::Sender::new(None),
+            head: Watch::new(None),
         }
     }
 
@@ -58,7 +60,7 @@ impl L1State {
 
     /// The newest confirmed block.
     pub fn head(&self) -> Option<L1Ref> {
-        *self.head.borrow()
+        self.head.read(|head| *head)
     }
 
     /// The confirmed block at `number`, if this node has it.
@@ -68,10 +70,8 @@ impl L1State {
 
     /// Resolves once the confirmed head reaches `number`.
     pub async fn wait_for(&self, number: u64) {
-        let mut rx = self.head.subscribe();
-        // The sender lives as long as `self`, so `wait_for` only ends by reaching the number.
-        let _ = rx
-            .wait_for(|head| head.is_some_and(|h| h.number >= number))
+        self.head
+            .wait_until(|head| head.is_some_and(|h| h.number >= number))
             .await;
     }
 
@@ -108,7 +108,7 @@ impl L1State {
         inner.queues.extend(changed);
         inner.blocks.insert(number, hash);
         drop(inner);
-        self.head.send_replace(Some(L1Ref { number, hash }));
+        self.head.set(Some(L1Ref { number, hash }));
         Ok(())
     }
 
@@ -125,7 +125,7 @@ impl L1State {
             hash: *h,
         });
         drop(inner);
-        self.head.send_replace(head);
+        self.head.set(head);
     }
 
     /// Forgets every block and entry (a re-org of the start block itself).
@@ -136,7 +136,7 @@ impl L1State {
             queue.truncate_after_none();
         }
         drop(inner);
-        self.head.send_replace(None);
+        self.head.set(None);
     }
 
     /// Runs `f` on `rollup`'s queue (an empty one for an unknown rollup).

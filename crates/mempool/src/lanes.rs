@@ -1,8 +1,8 @@
 //! The in-memory pending set: one FIFO lane per rollup, and the rule that fills a block from them.
 
 use bytes::Bytes;
-use futures::channel::oneshot;
 use ordo_types::{tx_hash, Batch, RollupId, RollupSpec, TxHash, TxHashMap, TxHashSet};
+use ordo_watch::Watch;
 use std::collections::{btree_map, BTreeMap};
 
 /// How many recently finalized hashes are remembered to close the race between a submission's
@@ -48,8 +48,8 @@ pub(crate) struct State {
     /// Sequence number of the next accepted transaction (also its journal key).
     pub next_seq: u64,
     recently_included: RecentlyIncluded,
-    /// Woken when a transaction becomes offerable ([`crate::Mempool::offered`]).
-    pub offer_waiters: Vec<oneshot::Sender<()>>,
+    /// Changes when a transaction becomes offerable ([`crate::Mempool::offered`]).
+    pub offers: Watch<()>,
 }
 
 impl State {
@@ -69,24 +69,13 @@ impl State {
             by_hash: TxHashMap::default(),
             next_seq: 0,
             recently_included: RecentlyIncluded::default(),
-            offer_waiters: Vec::new(),
+            offers: Watch::default(),
         }
     }
 
-    /// Registers a waiter for the next transaction that becomes offerable. Waiters that gave up
-    /// are dropped here, so an idle chain's leader does not pile them up.
-    pub fn wait_for_offer(&mut self) -> oneshot::Receiver<()> {
-        self.offer_waiters.retain(|waiter| !waiter.is_canceled());
-        let (waiter, woken) = oneshot::channel();
-        self.offer_waiters.push(waiter);
-        woken
-    }
-
-    /// Wakes every waiter: a transaction just became offerable.
+    /// Wakes every leader waiting for work: a transaction just became offerable.
     pub fn offer_made(&mut self) {
-        for waiter in self.offer_waiters.drain(..) {
-            let _ = waiter.send(());
-        }
+        self.offers.set(());
     }
 
     /// Adds a transaction the caller has checked (known rollup, not pending).

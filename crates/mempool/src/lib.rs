@@ -416,7 +416,10 @@ impl Mempool {
         if offered {
             state.offer_made();
         }
-        drop(state);
+        // Announced before the pending set's lock is released: the journal writer needs that
+        // lock to mark these durable and wake a leader waiting for work, so its wake always
+        // comes after the relay's. Two wakes racing in either order made the deterministic
+        // simulation replay a seed differently from run to run.
         if !announcements.is_empty() {
             let mut listener = inner
                 .announcements
@@ -431,6 +434,7 @@ impl Mempool {
                 }
             }
         }
+        drop(state);
         outcomes
     }
 
@@ -438,11 +442,8 @@ impl Mempool {
     /// is admitted, a client's when its journal write is synced. For a leader with nothing to
     /// propose, so that it can wait for work instead of ordering empty blocks back to back.
     pub fn offered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let woken = self.state().wait_for_offer();
-        async move {
-            // A dropped mempool cancels the wait; either way the waiter looks again.
-            let _ = woken.await;
-        }
+        // Waiters wake in the order they began to wait (`ordo_watch`).
+        self.state().offers.next_change()
     }
 
     /// Locally accepted transactions from now on, as they are accepted (one listener: a new call

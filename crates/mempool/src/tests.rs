@@ -851,5 +851,5 @@ fn a_waiting_leader_is_woken_by_an_offerable_transaction_and_not_by_a_refused_on
     for _ in 0..1_000 {
         drop(pool.offered());
     }
-    assert!(pool.state().offer_waiters.len() <= 1);
+    assert_eq!(pool.state().offers.waiting(), 0);
 }
