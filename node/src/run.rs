@@ -229,6 +229,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
                     stall_timeout: Duration::from_millis(c.stall_timeout_ms),
                     term_length: std::num::NonZeroU32::new(c.term_length).expect("checked"),
                     optimistic_views: c.optimistic_views,
+                    build_ahead_after: Duration::from_millis(c.build_ahead_after_ms),
                     idle_block_interval: Duration::from_millis(c.idle_block_interval_ms),
                     ..Timing::default()
                 },

@@ -5,7 +5,8 @@
 //! Each seed draws 4 to 10 validators, up to f of them Byzantine (commonware's equivocating,
 //! conflicting, nullifying, withholding and outdated voters, or an Ordo validator whose proposals
 //! break Ordo's rules), per-link latency, jitter and loss, a stable-leader term length, a
-//! lookahead (0, or 2 views a leader may propose ahead of its last notarized block), and a fault
+//! lookahead (0, or 2 views a leader may propose ahead of its last notarized block, at once or
+//! after waiting 75 ms for the parent's notarization), and a fault
 //! schedule: unclean restarts of the whole network (a crash of the simulated machine,
 //! losing unsynced writes), then partitions that heal and kills of random subsets of validators
 //! (including all of them) restarted from their storage. After the last fault the links heal and
@@ -230,6 +231,9 @@ struct Scenario {
     faults: u32,
     /// Views a leader may propose ahead of the last notarized one (`optimistic_views`).
     lookahead: u64,
+    /// With lookahead, how long a leader waits for its parent's notarization before building
+    /// ahead (`build_ahead_after`; 0 builds ahead at once).
+    build_ahead_after_ms: u64,
 }
 
 impl Scenario {
@@ -274,6 +278,7 @@ impl Scenario {
             faults: rng.random_range(1..=6),
             // Drawn last, so the draws above keep their seeds.
             lookahead: [0, 0, 2][rng.random_range(0..3)],
+            build_ahead_after_ms: [0, 75][rng.random_range(0..2)],
         }
     }
 
@@ -291,6 +296,7 @@ impl Scenario {
             freezer_table_initial_size: 1 << 10,
             mailbox_size: 1024,
             optimistic_views: self.lookahead,
+            build_ahead_after: Duration::from_millis(self.build_ahead_after_ms),
             ..Timing::default()
         }
     }
@@ -308,12 +314,17 @@ impl Scenario {
             .filter_map(|(i, b)| b.map(|b| format!("v{i}:{}", b.name())))
             .collect();
         format!(
-            "validators={} byzantine={} [{}] term={} lookahead={}",
+            "validators={} byzantine={} [{}] term={} lookahead={}{}",
             self.validators,
             byzantine.len(),
             byzantine.join(","),
             self.term_length,
-            self.lookahead
+            self.lookahead,
+            if self.lookahead > 0 {
+                format!(" build-ahead-after={}ms", self.build_ahead_after_ms)
+            } else {
+                String::new()
+            }
         )
     }
 }

@@ -17,6 +17,7 @@ use ordo_types::{
     Batch, Block, ForcedCursor, Header, L1Ref, RollupId, RollupSpec, TxHash, TxHashSet,
     BLOCK_TIMESTAMP_MAX_MS,
 };
+use ordo_watch::Watch;
 use rand::Rng;
 use std::{
     sync::Arc,
@@ -44,6 +45,22 @@ pub struct Rules {
 /// `ms` milliseconds after the Unix epoch.
 fn at_epoch_ms(ms: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
+/// Resolves once this node has seen `parent_view` notarized (`notarized` holds the newest view
+/// it saw notarized or finalized), or at `deadline_ms`, whichever comes first.
+async fn parent_notarized_or(
+    runtime: &impl Clock,
+    notarized: &Watch<u64>,
+    parent_view: u64,
+    deadline_ms: u64,
+) {
+    if notarized.read(|newest| *newest < parent_view) {
+        select! {
+            _ = notarized.wait_until(|newest| *newest >= parent_view) => {},
+            _ = runtime.sleep_until(at_epoch_ms(deadline_ms)) => {},
+        }
+    }
 }
 
 /// Why a block is invalid (logged; consensus only sees `false`).
@@ -109,6 +126,9 @@ pub struct Application {
     /// How long a leader with nothing to propose waits for a transaction before it orders an
     /// empty block (counted from the parent's timestamp; local policy, like the timeouts).
     idle_block_interval_ms: u64,
+    /// With lookahead: how long from its parent's timestamp a leader waits for the parent's
+    /// notarization before building on it unnotarized (None without lookahead).
+    build_ahead_after_ms: Option<u64>,
     shared: Arc<Shared>,
     l1: Option<L1Config>,
     faulty_proposals: bool,
@@ -118,6 +138,7 @@ impl Application {
     pub(crate) fn new(
         rules: Rules,
         idle_block_interval: Duration,
+        build_ahead_after: Option<Duration>,
         shared: Arc<Shared>,
         l1: Option<L1Config>,
         faulty_proposals: bool,
@@ -125,6 +146,7 @@ impl Application {
         Self {
             rules,
             idle_block_interval_ms: idle_block_interval.as_millis() as u64,
+            build_ahead_after_ms: build_ahead_after.map(|d| d.as_millis() as u64),
             shared,
             l1,
             faulty_proposals,
@@ -447,6 +469,19 @@ where
         );
         let parent = ancestry.next().await?.inner_shared();
 
+        // Lookahead asks for a proposal on a parent not notarized yet. Wait for the notarization
+        // a while first: on a fast network it comes, and building ahead would only add views for
+        // the cores to run; on a slow one the leader stops waiting a round trip per block.
+        if let Some(after_ms) = self.build_ahead_after_ms {
+            parent_notarized_or(
+                &runtime,
+                &self.shared.notarized,
+                context.parent.0.get(),
+                parent.header.timestamp_ms + after_ms,
+            )
+            .await;
+        }
+
         // Pace blocks from the parent's timestamp so an idle chain does not spin.
         let earliest = parent.header.timestamp_ms + self.rules.block_interval_ms;
         if runtime.current().epoch_millis() < earliest {
@@ -589,5 +624,55 @@ where
         );
         self.shared.recent.remember(block);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{deterministic, Runner as _, Supervisor as _};
+
+    /// Runs `parent_notarized_or` for parent view 5 with a deadline 75 ms from now, the views
+    /// in `notarized_at` ((ms from now, view)) seen notarized meanwhile; returns when it ended.
+    fn waited_ms(already: u64, notarized_at: &'static [(u64, u64)]) -> u64 {
+        deterministic::Runner::default().start(|context| async move {
+            let notarized = Watch::new(already);
+            let start = context.current().epoch_millis();
+            context.child("reporter").spawn({
+                let notarized = notarized.clone();
+                move |context| async move {
+                    for &(at, view) in notarized_at {
+                        context.sleep_until(at_epoch_ms(start + at)).await;
+                        notarized.set(view);
+                    }
+                }
+            });
+            parent_notarized_or(&context, &notarized, 5, start + 75).await;
+            context.current().epoch_millis() - start
+        })
+    }
+
+    #[test]
+    fn a_leader_builds_on_its_parent_once_notarized_or_at_the_deadline() {
+        // The deterministic runtime polls a woken task on its next cycle (1 ms later).
+        let soon_after = |at: u64| at..=at + 1;
+        assert_eq!(waited_ms(5, &[]), 0, "the parent is notarized already");
+        assert_eq!(
+            waited_ms(7, &[]),
+            0,
+            "a later view is notarized: the chain moved on"
+        );
+        assert!(
+            soon_after(30).contains(&waited_ms(4, &[(30, 5)])),
+            "its notarization comes first"
+        );
+        assert!(
+            soon_after(20).contains(&waited_ms(4, &[(10, 4), (20, 6)])),
+            "an older view's does not count; a newer one's does"
+        );
+        assert!(
+            soon_after(75).contains(&waited_ms(4, &[(90, 5)])),
+            "built ahead at the deadline"
+        );
     }
 }

@@ -11,6 +11,7 @@ use commonware_consensus::{
 use commonware_utils::Participant;
 use futures::{channel::mpsc, StreamExt};
 use ordo_types::{consensus::Scheme, Block, Certificate, Digest};
+use ordo_watch::Watch;
 use std::sync::Arc;
 
 type ConsensusActivity = Activity<Scheme, Digest>;
@@ -20,12 +21,21 @@ type ConsensusActivity = Activity<Scheme, Digest>;
 pub struct CertificateReporter {
     sender: mpsc::UnboundedSender<Certificate>,
     liveness: Arc<Liveness>,
+    /// The newest view this node saw notarized (or finalized): a leader building ahead waits
+    /// on it.
+    notarized: Watch<u64>,
 }
 
 impl Reporter for CertificateReporter {
     type Activity = ConsensusActivity;
 
     fn report(&mut self, activity: ConsensusActivity) -> Feedback {
+        if let Activity::Notarization(_) | Activity::Finalization(_) = &activity {
+            let view = activity.view().get();
+            if self.notarized.read(|newest| *newest < view) {
+                self.notarized.set(view);
+            }
+        }
         let certificate = match &activity {
             Activity::Notarization(n) => Certificate::from(n),
             Activity::Finalization(f) => Certificate::from(f),
@@ -55,9 +65,17 @@ pub(crate) trait BlockSource: Send + Sync + 'static {
 
 pub(crate) fn channel(
     liveness: Arc<Liveness>,
+    notarized: Watch<u64>,
 ) -> (CertificateReporter, mpsc::UnboundedReceiver<Certificate>) {
     let (sender, receiver) = mpsc::unbounded();
-    (CertificateReporter { sender, liveness }, receiver)
+    (
+        CertificateReporter {
+            sender,
+            liveness,
+            notarized,
+        },
+        receiver,
+    )
 }
 
 /// Matches certificates with blocks and records them.

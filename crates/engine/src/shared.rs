@@ -8,6 +8,7 @@ use commonware_codec::EncodeSize as _;
 use commonware_utils::channel::watch;
 use ordo_mempool::Mempool;
 use ordo_types::{Block, Digest, PublicKey};
+use ordo_watch::Watch;
 use std::{
     collections::{HashMap, VecDeque},
     sync::{
@@ -96,6 +97,8 @@ pub(crate) struct Shared {
     /// The newest view this node saw proposed (its own proposal or one it verified) and who
     /// leads it: where the relay sends local transactions.
     pub(crate) leader: NewestLeader,
+    /// The newest view this node saw notarized or finalized (the consensus reporter sets it).
+    pub(crate) notarized: Watch<u64>,
 }
 
 /// The newest view seen proposed and who leads it (none before the first).
@@ -126,6 +129,7 @@ impl Shared {
             verified_window: Mutex::default(),
             indexed: AtomicU64::new(indexed.map_or(0, |h| h + 1)),
             leader: NewestLeader::new(None),
+            notarized: Watch::default(),
         }
     }
 
