@@ -32,9 +32,13 @@ impl Reporter for CertificateReporter {
     fn report(&mut self, activity: ConsensusActivity) -> Feedback {
         if let Activity::Notarization(_) | Activity::Finalization(_) = &activity {
             let view = activity.view().get();
-            if self.notarized.read(|newest| *newest < view) {
-                self.notarized.set(view);
-            }
+            self.notarized.update(|newest| {
+                let newer = *newest < view;
+                if newer {
+                    *newest = view;
+                }
+                newer
+            });
         }
         let certificate = match &activity {
             Activity::Notarization(n) => Certificate::from(n),

@@ -68,8 +68,20 @@ impl<T> Watch<T> {
 
     /// Changes the value, then wakes every waiter, first come first woken.
     pub fn modify(&self, modify: impl FnOnce(&mut T)) {
+        self.update(|value| {
+            modify(value);
+            true
+        });
+    }
+
+    /// [`Self::modify`] if `update` says it changed the value (returns true); else nothing
+    /// changes and nobody wakes. One step under the lock, so concurrent updates cannot undo each
+    /// other (a read, then a `set`, could).
+    pub fn update(&self, update: impl FnOnce(&mut T) -> bool) {
         let mut state = self.state();
-        modify(&mut state.value);
+        if !update(&mut state.value) {
+            return;
+        }
         state.version += 1;
         for waiter in state.waiters.drain(..) {
             // A waiter that gave up has nothing to wake.
@@ -203,6 +215,29 @@ mod tests {
         watch.set(1);
         assert!(poll().is_pending(), "1 is below 3");
         watch.modify(|n| *n += 2);
+        assert_eq!(poll(), Poll::Ready(()));
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_wakes_nobody() {
+        let watch = Watch::new(5u64);
+        let mut wait = watch.next_change().boxed();
+        let mut poll = || wait.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+        assert!(poll().is_pending());
+        let raise = |to: u64| {
+            move |n: &mut u64| {
+                let higher = *n < to;
+                if higher {
+                    *n = to;
+                }
+                higher
+            }
+        };
+        watch.update(raise(3));
+        assert_eq!((watch.read(|n| *n), watch.version()), (5, 0));
+        assert!(poll().is_pending(), "5 stays: no change, no wake");
+        watch.update(raise(8));
+        assert_eq!((watch.read(|n| *n), watch.version()), (8, 1));
         assert_eq!(poll(), Poll::Ready(()));
     }
 
