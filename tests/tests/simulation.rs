@@ -6,10 +6,10 @@
 //! conflicting, nullifying, withholding and outdated voters, or an Ordo validator whose proposals
 //! break Ordo's rules), per-link latency, jitter and loss, a stable-leader term length, a
 //! lookahead (0, or 2 views a leader may propose ahead of its last notarized block, at once or
-//! after waiting 75 ms for the parent's notarization), and a fault
-//! schedule: unclean restarts of the whole network (a crash of the simulated machine,
-//! losing unsynced writes), then partitions that heal and kills of random subsets of validators
-//! (including all of them) restarted from their storage. After the last fault the links heal and
+//! after waiting 75 ms for the parent's notarization), and a fault schedule: unclean restarts of
+//! the whole network (a crash of the simulated machine, losing unsynced writes), then partitions
+//! that heal and kills of random subsets of validators (including all of them) restarted from
+//! their storage. After the last fault the links heal and
 //! the chain must move on. Checked over the honest validators after every seed: no two different
 //! finalized blocks at one height; every accepted transaction included exactly once; every forced
 //! entry included, marked forced, by the first block whose L1 reference reaches its deadline; new
