@@ -118,6 +118,26 @@ async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
         );
     }
 
+    // Each validator tells where its blocks' time went: every one saw blocks notarized, and
+    // the ones that verified another leader's blocks say how late those arrived.
+    let mut verified_elsewhere = 0;
+    for i in 0..cluster.len() {
+        let blocks = cluster.status(i).await.unwrap()["blockLatency"].clone();
+        let notarized = &blocks["notarized"];
+        assert!(
+            notarized["total"].as_u64() > Some(0) && notarized["p50Ms"].is_u64(),
+            "validator {i}: {blocks}"
+        );
+        if blocks["arrival"]["total"].as_u64() > Some(0) {
+            verified_elsewhere += 1;
+            assert!(
+                blocks["verification"]["p50Ms"].is_u64(),
+                "validator {i}: {blocks}"
+            );
+        }
+    }
+    assert!(verified_elsewhere >= 3, "only the leader verifies nothing");
+
     // A receipt verifies offline; one changed byte makes it fail.
     let receipt = &cluster.receipts(1, &hashes[..1]).await.unwrap()[0];
     let file = cluster.path().join("receipt.json");

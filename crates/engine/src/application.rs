@@ -553,7 +553,12 @@ where
         } else {
             Block::with_tx_hashes(header, selected.batches, selected.tx_hashes)
         });
-        debug!(height = block.height(), txs = block.tx_count(), "proposing");
+        debug!(
+            view = context.round.view().get(),
+            height = block.height(),
+            txs = block.tx_count(),
+            "proposing"
+        );
         self.shared.recent.remember(block.clone());
         let digest = block.digest();
         Some(Digested::precomputed(block, digest))
@@ -610,15 +615,20 @@ where
         if runtime.current().epoch_millis() < due {
             runtime.sleep_until(at_epoch_ms(due)).await;
         }
+        let took = runtime
+            .current()
+            .duration_since(started)
+            .unwrap_or_default();
+        self.shared
+            .handle
+            .liveness
+            .record_verified_block(behind_ms, took.as_millis() as u64);
         debug!(
+            view = context.round.view().get(),
             height = block.height(),
             txs = block.tx_count(),
             behind_ms,
-            took_us = runtime
-                .current()
-                .duration_since(started)
-                .unwrap_or_default()
-                .as_micros() as u64,
+            took_us = took.as_micros() as u64,
             "verified"
         );
         self.shared.recent.remember(block);

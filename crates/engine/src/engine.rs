@@ -502,7 +502,7 @@ where
             let shared = self.shared.clone();
             let source = MarshalSource(self.marshal_mailbox.clone(), self.participants.clone());
             let receiver = self.certificates;
-            move |_| reporter::run(shared, source, receiver)
+            move |context| reporter::run(context, shared, source, receiver)
         });
         // Admitting what peers relay is ingress: on a thread of its own, below consensus.
         let relay_handle = context.child("relay").dedicated().spawn({

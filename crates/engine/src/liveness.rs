@@ -1,5 +1,6 @@
-//! What this node sees of the network's health: the newest view each validator voted in, and how
-//! long this node's own clients waited for their preconfirmations.
+//! What this node sees of the network's health: the newest view each validator voted in, how
+//! long this node's own clients waited for their preconfirmations, and where a block's time
+//! went between its leader's timestamp and this node's notarization.
 //!
 //! Both are observations of one node, cheap enough to update on the consensus path (atomics and
 //! a short ring of samples), and served by `ordo_status` so a dashboard needs one endpoint to
@@ -15,13 +16,29 @@ use std::{
 
 /// How many recent preconfirmation latencies the percentiles are computed over.
 pub const LATENCY_SAMPLES: usize = 4_096;
+/// How many recent blocks the block stages' percentiles are computed over.
+pub const BLOCK_SAMPLES: usize = 128;
 
-/// Votes seen per validator and recent preconfirmation latencies.
-#[derive(Default)]
+/// Votes seen per validator, recent preconfirmation latencies and block stages.
 pub struct Liveness {
     /// One entry per participant, in the consensus order (set once the engine starts).
     validators: OnceLock<Vec<Participant>>,
-    latencies: Mutex<Latencies>,
+    latencies: Mutex<Samples>,
+    blocks: Mutex<BlockStages>,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Self {
+            validators: OnceLock::new(),
+            latencies: Mutex::new(Samples::new(LATENCY_SAMPLES)),
+            blocks: Mutex::new(BlockStages {
+                arrival: Samples::new(BLOCK_SAMPLES),
+                verification: Samples::new(BLOCK_SAMPLES),
+                notarized: Samples::new(BLOCK_SAMPLES),
+            }),
+        }
+    }
 }
 
 struct Participant {
@@ -30,10 +47,54 @@ struct Participant {
     last_vote: AtomicU64,
 }
 
-#[derive(Default)]
-struct Latencies {
+/// The newest `capacity` samples (ms) and how many were ever recorded.
+struct Samples {
     recent: VecDeque<u64>,
+    capacity: usize,
     total: u64,
+}
+
+impl Samples {
+    fn new(capacity: usize) -> Self {
+        Self {
+            recent: VecDeque::with_capacity(capacity),
+            capacity,
+            total: 0,
+        }
+    }
+
+    fn record(&mut self, samples: impl IntoIterator<Item = u64>) {
+        for sample in samples {
+            if self.recent.len() == self.capacity {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(sample);
+            self.total += 1;
+        }
+    }
+
+    fn summary(&self) -> LatencySummary {
+        let mut recent = Vec::from(self.recent.clone());
+        recent.sort_unstable();
+        // Nearest rank: the smallest sample with at least q of the samples at or below it.
+        let rank = |q: f64| {
+            let n = recent.len();
+            (n > 0).then(|| recent[((q * n as f64).ceil() as usize).clamp(1, n) - 1])
+        };
+        LatencySummary {
+            total: self.total,
+            window: recent.len(),
+            p50_ms: rank(0.50),
+            p99_ms: rank(0.99),
+        }
+    }
+}
+
+/// Each block's path through this node, from its leader's timestamp.
+struct BlockStages {
+    arrival: Samples,
+    verification: Samples,
+    notarized: Samples,
 }
 
 /// One validator as this node sees it.
@@ -48,7 +109,8 @@ pub struct ValidatorVotes {
     pub last_vote_view: Option<u64>,
 }
 
-/// Submit -> notarized latency of transactions accepted by this node.
+/// Percentiles of recent samples: submit -> notarized latency of transactions accepted by this
+/// node, or one stage of recent blocks ([`BlockLatency`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LatencySummary {
@@ -58,6 +120,21 @@ pub struct LatencySummary {
     pub window: usize,
     pub p50_ms: Option<u64>,
     pub p99_ms: Option<u64>,
+}
+
+/// Where recent blocks' time went, each stage from the block's timestamp (its leader's clock
+/// when it built the block; across machines the figures include the clocks' offset).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockLatency {
+    /// Timestamp -> this node began verifying the block: the leader's vote and broadcast, the
+    /// network, decoding, and the wait for consensus to hand the block over. Blocks of other
+    /// leaders only.
+    pub arrival: LatencySummary,
+    /// How long this node's verification of the block took (other leaders' blocks only).
+    pub verification: LatencySummary,
+    /// Timestamp -> this node saw the block notarized: the above, then the votes.
+    pub notarized: LatencySummary,
 }
 
 impl Liveness {
@@ -99,33 +176,38 @@ impl Liveness {
 
     /// Adds preconfirmation latencies (ms), dropping the oldest beyond [`LATENCY_SAMPLES`].
     pub fn record_latencies(&self, samples: impl IntoIterator<Item = u64>) {
-        let mut l = self.latencies.lock().expect("poisoned");
-        for sample in samples {
-            if l.recent.len() == LATENCY_SAMPLES {
-                l.recent.pop_front();
-            }
-            l.recent.push_back(sample);
-            l.total += 1;
-        }
+        self.latencies.lock().expect("poisoned").record(samples);
     }
 
     /// p50 and p99 over the recent samples.
     pub fn latency(&self) -> LatencySummary {
-        let (mut recent, total) = {
-            let l = self.latencies.lock().expect("poisoned");
-            (Vec::from(l.recent.clone()), l.total)
-        };
-        recent.sort_unstable();
-        // Nearest rank: the smallest sample with at least q of the samples at or below it.
-        let rank = |q: f64| {
-            let n = recent.len();
-            (n > 0).then(|| recent[((q * n as f64).ceil() as usize).clamp(1, n) - 1])
-        };
-        LatencySummary {
-            total,
-            window: recent.len(),
-            p50_ms: rank(0.50),
-            p99_ms: rank(0.99),
+        self.latencies.lock().expect("poisoned").summary()
+    }
+
+    /// Records a block this node verified: `arrival_ms` after its timestamp it began, and the
+    /// verification took `took_ms`.
+    pub fn record_verified_block(&self, arrival_ms: u64, took_ms: u64) {
+        let mut blocks = self.blocks.lock().expect("poisoned");
+        blocks.arrival.record([arrival_ms]);
+        blocks.verification.record([took_ms]);
+    }
+
+    /// Records a block this node saw notarized `after_ms` after its timestamp.
+    pub fn record_notarized_block(&self, after_ms: u64) {
+        self.blocks
+            .lock()
+            .expect("poisoned")
+            .notarized
+            .record([after_ms]);
+    }
+
+    /// p50 and p99 of each block stage over the last [`BLOCK_SAMPLES`] blocks.
+    pub fn block_latency(&self) -> BlockLatency {
+        let blocks = self.blocks.lock().expect("poisoned");
+        BlockLatency {
+            arrival: blocks.arrival.summary(),
+            verification: blocks.verification.summary(),
+            notarized: blocks.notarized.summary(),
         }
     }
 }
@@ -173,6 +255,33 @@ mod tests {
         assert_eq!(
             (l.window, l.p50_ms, l.p99_ms),
             (LATENCY_SAMPLES, Some(1_000), Some(1_000))
+        );
+    }
+
+    #[test]
+    fn block_stages_are_kept_apart_over_the_recent_blocks() {
+        let liveness = Liveness::default();
+        assert_eq!(liveness.block_latency(), BlockLatency::default());
+        for i in 1..=10 {
+            liveness.record_verified_block(10 * i, i);
+        }
+        liveness.record_notarized_block(40);
+        let b = liveness.block_latency();
+        assert_eq!((b.arrival.window, b.arrival.p50_ms), (10, Some(50)));
+        assert_eq!(
+            (b.verification.p50_ms, b.verification.p99_ms),
+            (Some(5), Some(10))
+        );
+        assert_eq!((b.notarized.total, b.notarized.p50_ms), (1, Some(40)));
+        // The window holds the newest BLOCK_SAMPLES blocks; the total counts all.
+        for _ in 0..BLOCK_SAMPLES {
+            liveness.record_verified_block(7, 1);
+        }
+        let b = liveness.block_latency();
+        assert_eq!(b.arrival.total, 10 + BLOCK_SAMPLES as u64);
+        assert_eq!(
+            (b.arrival.window, b.arrival.p99_ms),
+            (BLOCK_SAMPLES, Some(7))
         );
     }
 }

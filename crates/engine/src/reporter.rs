@@ -8,7 +8,8 @@ use commonware_consensus::{
     types::View,
     Reporter, Viewable,
 };
-use commonware_utils::Participant;
+use commonware_runtime::Clock;
+use commonware_utils::{Participant, SystemTimeExt};
 use futures::{channel::mpsc, StreamExt};
 use ordo_types::{consensus::Scheme, Block, Certificate, Digest};
 use ordo_watch::Watch;
@@ -84,6 +85,7 @@ pub(crate) fn channel(
 
 /// Matches certificates with blocks and records them.
 pub(crate) async fn run(
+    clock: impl Clock,
     shared: Arc<Shared>,
     source: impl BlockSource,
     mut certificates: mpsc::UnboundedReceiver<Certificate>,
@@ -101,6 +103,11 @@ pub(crate) async fn run(
                 if shared.indexed_height().is_some_and(|h| block.height() <= h) {
                     continue;
                 }
+                let after_ms = clock
+                    .current()
+                    .epoch_millis()
+                    .saturating_sub(block.header.timestamp_ms);
+                shared.handle.liveness.record_notarized_block(after_ms);
                 shared.preconfirm(Certified::new(block, certificate));
             }
             ordo_types::CertificateKind::Finalization => {

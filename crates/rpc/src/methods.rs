@@ -13,7 +13,7 @@ use crate::{
 use bytes::Bytes;
 use jsonrpsee::{types::ErrorObjectOwned, Extensions, RpcModule};
 use ordo_engine::{
-    liveness::{LatencySummary, ValidatorVotes},
+    liveness::{BlockLatency, LatencySummary, ValidatorVotes},
     Handle,
 };
 use ordo_types::{tx_hash, RollupId};
@@ -248,6 +248,8 @@ struct NodeStatus {
     validators: Vec<ValidatorVotes>,
     /// Submit -> notarized latency of the transactions this node accepted.
     preconfirmation_latency: LatencySummary,
+    /// Where recent blocks' time went, from their timestamps to this node's notarization.
+    block_latency: BlockLatency,
     /// Newest L1 block this node's follower has confirmed (absent without an L1 inbox, null
     /// until the first one).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -271,6 +273,7 @@ fn status(h: &Handle) -> RpcResult<NodeStatus> {
         mempool_size: h.mempool.len(),
         validators: h.liveness.validators(),
         preconfirmation_latency: h.liveness.latency(),
+        block_latency: h.liveness.block_latency(),
         l1_head: h
             .l1
             .as_ref()

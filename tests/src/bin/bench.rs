@@ -732,21 +732,12 @@ async fn ordo(opts: &Options) -> Result<Value> {
     });
     let saturation = saturate(target.clone(), &timeline, opts.clients, phase, 1).await?;
     let half = opts.latency_rate(&saturation);
-    let before = node_latency(&cluster).await?;
+    let before = NodeFigures::read(&cluster).await?;
     let mut half_load = latency(target.clone(), &timeline, opts.clients, phase, half, 2).await?;
-    // The nodes' own measure of the same (accepted -> notarized seen locally, no client or
-    // subscription in the path): p50/p99 over each validator's recent local submissions, of
-    // which `from_this_phase` were made in this phase (a slow phase leaves saturation's in).
-    let mut node_side = node_latency(&cluster).await?;
-    for (after, before) in node_side.iter_mut().zip(before) {
-        let added = after["total"]
-            .as_u64()
-            .unwrap_or(0)
-            .saturating_sub(before["total"].as_u64().unwrap_or(0));
-        let window = after["window"].as_u64().unwrap_or(0);
-        after["from_this_phase"] = json!(added.min(window));
-    }
-    half_load["node_preconfirmation"] = json!(node_side);
+    NodeFigures::read(&cluster)
+        .await?
+        .since(before)
+        .add_to(&mut half_load);
     let low_load = latency(
         target.clone(),
         &timeline,
@@ -789,13 +780,56 @@ async fn ordo(opts: &Options) -> Result<Value> {
     }))
 }
 
-/// Each validator's own accepted -> notarized figures (`ordo_status`).
-async fn node_latency(cluster: &Cluster) -> Result<Vec<Value>> {
-    let mut figures = Vec::with_capacity(cluster.len());
-    for i in 0..cluster.len() {
-        figures.push(cluster.status(i).await?["preconfirmationLatency"].clone());
+/// Each validator's own figures (`ordo_status`): its accepted -> notarized latency
+/// (`preconfirmationLatency`, over its recent local submissions: no client or subscription in
+/// the path) and where its recent blocks' time went (`blockLatency`).
+struct NodeFigures {
+    preconfirmation: Vec<Value>,
+    blocks: Vec<Value>,
+}
+
+impl NodeFigures {
+    async fn read(cluster: &Cluster) -> Result<Self> {
+        let mut figures = Self {
+            preconfirmation: Vec::with_capacity(cluster.len()),
+            blocks: Vec::with_capacity(cluster.len()),
+        };
+        for i in 0..cluster.len() {
+            let status = cluster.status(i).await?;
+            figures
+                .preconfirmation
+                .push(status["preconfirmationLatency"].clone());
+            figures.blocks.push(status["blockLatency"].clone());
+        }
+        Ok(figures)
     }
-    Ok(figures)
+
+    /// Marks in each summary how many of its window's samples came after `before` was read
+    /// (`from_this_phase`: a slow phase leaves the previous phase's samples in the window).
+    fn since(mut self, before: Self) -> Self {
+        fn mark(after: &mut Value, before: &Value) {
+            let added = after["total"]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(before["total"].as_u64().unwrap_or(0));
+            let window = after["window"].as_u64().unwrap_or(0);
+            after["from_this_phase"] = json!(added.min(window));
+        }
+        for (after, before) in self.preconfirmation.iter_mut().zip(&before.preconfirmation) {
+            mark(after, before);
+        }
+        for (after, before) in self.blocks.iter_mut().zip(&before.blocks) {
+            for stage in ["arrival", "verification", "notarized"] {
+                mark(&mut after[stage], &before[stage]);
+            }
+        }
+        self
+    }
+
+    fn add_to(self, phase: &mut Value) {
+        phase["node_preconfirmation"] = json!(self.preconfirmation);
+        phase["node_blocks"] = json!(self.blocks);
+    }
 }
 
 fn error(e: anyhow::Error) -> Value {
@@ -899,6 +933,7 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
     let target: Arc<dyn Target> = Arc::new(OrdoTarget {
         clients: (0..cluster.len()).map(|i| cluster.client(i)).collect(),
     });
+    let before = NodeFigures::read(&cluster).await?;
     let mut report = latency(
         target,
         &timeline,
@@ -908,6 +943,10 @@ async fn ordo_delayed(opts: &Options, rollups: &str, rate: f64) -> Result<Value>
         3,
     )
     .await?;
+    NodeFigures::read(&cluster)
+        .await?
+        .since(before)
+        .add_to(&mut report);
     observer.abort();
     report["relays"] = relay_report(&links, opts.validators)?;
     Ok(report)
@@ -1260,6 +1299,28 @@ fn print_table(report: &Value) {
             "validator {i}: accepted->notarized p50 {} ms, p99 {} ms (its last {} local txs, {} of them from the half-load phase)",
             l["p50Ms"], l["p99Ms"], l["window"], l["from_this_phase"]
         );
+    }
+    let delayed = format!("+{delay} ms one-way");
+    for (phase, name) in [
+        (&o["half_load"], "half load"),
+        (&o["delayed"], delayed.as_str()),
+    ] {
+        for (i, b) in phase["node_blocks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let p50 = |stage: &str| b[stage]["p50Ms"].to_string();
+            println!(
+                "validator {i}, {name}: block timestamp -> verifying p50 {} ms, verification p50 {} ms, timestamp -> notarized p50 {} ms (its last {} blocks, {} from the phase)",
+                p50("arrival"),
+                p50("verification"),
+                p50("notarized"),
+                b["notarized"]["window"],
+                b["notarized"]["from_this_phase"]
+            );
+        }
     }
     for (name, part) in [("ordo", o), ("cometbft", c)] {
         if let Some(reason) = part["skipped"].as_str() {
