@@ -2,7 +2,7 @@
 //! long this node's own clients waited for their preconfirmations, and where a block's time
 //! went between its leader's timestamp and this node's notarization.
 //!
-//! Both are observations of one node, cheap enough to update on the consensus path (atomics and
+//! All are observations of one node, cheap enough to update on the consensus path (atomics and
 //! a short ring of samples), and served by `ordo_status` so a dashboard needs one endpoint to
 //! tell a silent validator from a slow network.
 
