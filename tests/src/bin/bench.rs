@@ -1311,9 +1311,13 @@ fn print_table(report: &Value) {
             .flatten()
             .enumerate()
         {
-            let p50 = |stage: &str| b[stage]["p50Ms"].to_string();
+            // The leader verifies no one else's block: its arrival and verification are empty.
+            let p50 = |stage: &str| match b[stage]["p50Ms"].as_u64() {
+                Some(ms) => format!("{ms} ms"),
+                None => "-".to_string(),
+            };
             println!(
-                "validator {i}, {name}: block timestamp -> verifying p50 {} ms, verification p50 {} ms, timestamp -> notarized p50 {} ms (its last {} blocks, {} from the phase)",
+                "validator {i}, {name}: block timestamp -> verifying p50 {}, verification p50 {}, timestamp -> notarized p50 {} (its last {} blocks, {} from the phase)",
                 p50("arrival"),
                 p50("verification"),
                 p50("notarized"),
