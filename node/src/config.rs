@@ -116,6 +116,20 @@ pub struct Node {
     /// Directory of the live page served at `/live/` (built by `make web`); none by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_dir: Option<PathBuf>,
+    /// Where consensus keeps its journal and archives, if not `data_dir/consensus`: a device of
+    /// its own takes their syncs, which every view waits for, out of the queue of the index's and
+    /// the mempool's writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus_dir: Option<PathBuf>,
+}
+
+impl Node {
+    /// The consensus storage directory: `consensus_dir`, else `data_dir/consensus`.
+    pub fn consensus_dir(&self) -> PathBuf {
+        self.consensus_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("consensus"))
+    }
 }
 
 fn default_log_level() -> String {
@@ -387,6 +401,18 @@ impl NodeConfig {
                 );
             }
         }
+        if let Some(dir) = &self.node.consensus_dir {
+            let data = &self.node.data_dir;
+            if dir == data
+                || dir.starts_with(data.join("index"))
+                || dir.starts_with(data.join("mempool"))
+            {
+                bail!(
+                    "invalid `node.consensus_dir`: {} is the data directory or inside its index or mempool",
+                    dir.display()
+                );
+            }
+        }
         if self.consensus.term_length == 0 {
             bail!("invalid `consensus.term_length`: must be at least 1");
         }
@@ -511,6 +537,14 @@ mod tests {
         );
         error_after(|c| c.node.bls_share = "00".into(), "node.bls_share");
         error_after(|c| c.node.worker_threads = 0, "node.worker_threads");
+        error_after(
+            |c| c.node.consensus_dir = Some(c.node.data_dir.join("index").join("consensus")),
+            "node.consensus_dir",
+        );
+        error_after(
+            |c| c.node.consensus_dir = Some(c.node.data_dir.clone()),
+            "node.consensus_dir",
+        );
         error_after(|c| c.node.index_ingest_every = 0, "node.index_ingest_every");
         error_after(
             |c| c.node.index_ingest_every = MAX_INDEX_INGEST_EVERY + 1,

@@ -138,6 +138,7 @@ pub fn genesis(opts: GenesisOptions<'_>) -> Result<String> {
                 worker_threads: 2,
                 index_ingest_every: ordo_store::DEFAULT_INGEST_EVERY,
                 web_dir: None,
+                consensus_dir: None,
             },
             chain: chain.clone(),
             consensus: Consensus::default(),

@@ -1,7 +1,7 @@
 //! `run`: starts a validator — storage, p2p, consensus engine and RPC — on a tokio runtime.
 
 use crate::config::Loaded;
-use anyhow::{Context as _, Result};
+use anyhow::{bail, Context as _, Result};
 use commonware_consensus::marshal;
 use commonware_cryptography::{ed25519, Signer};
 use commonware_p2p::{
@@ -25,6 +25,7 @@ use ordo_mempool::Mempool;
 use ordo_store::Store;
 use ordo_types::{consensus::Scheme, Block, L1Ref, NAMESPACE};
 use std::{
+    path::Path,
     sync::{Arc, RwLock},
     time::Duration,
 };
@@ -66,6 +67,8 @@ pub fn run(loaded: Loaded) -> Result<()> {
         node.index_ingest_every,
     )
     .with_context(|| "cannot open the index store")?;
+    let consensus_dir = node.consensus_dir();
+    consensus_storage_present(&consensus_dir, store.indexed_height()?)?;
     let mempool = {
         let store = store.clone();
         Mempool::open(
@@ -114,7 +117,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
 
     let runtime = cw_tokio::Config::new()
         .with_worker_threads(node.worker_threads)
-        .with_storage_directory(node.data_dir.join("consensus"))
+        .with_storage_directory(consensus_dir)
         .with_catch_panics(false);
     let executor = cw_tokio::Runner::new(runtime);
     executor.start(|context| async move {
@@ -305,6 +308,31 @@ fn dial_plan(
     )
 }
 
+/// Refuses to start consensus on an empty storage directory when the index shows this validator
+/// has taken part before: its journal holds the votes it cast, and a validator that forgot them
+/// could vote twice in one view (a `node.consensus_dir` changed without moving the directory, or
+/// the directory lost).
+fn consensus_storage_present(dir: &Path, indexed_height: Option<u64>) -> Result<()> {
+    let Some(height) = indexed_height.filter(|&h| h > 0) else {
+        return Ok(());
+    };
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    if empty {
+        bail!(
+            "consensus storage {} is empty, but the index has finalized blocks up to height {height}: \
+             this validator's journal of its votes is elsewhere (move it to {}, or set \
+             `node.consensus_dir` to where it is; to start over, empty `node.data_dir` too)",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Logs at `RUST_LOG` if it is set (to look closer at one run without editing its
 /// configuration), else at `node.log_level`.
 fn init_logging(level: &str, json: bool) -> Result<()> {
@@ -329,6 +357,28 @@ fn init_logging(level: &str, json: bool) -> Result<()> {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
+
+    #[test]
+    fn consensus_refuses_an_empty_storage_once_the_index_has_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let consensus = dir.path().join("consensus");
+        // A new validator (nothing indexed, or only genesis) starts on empty storage.
+        consensus_storage_present(&consensus, None).unwrap();
+        consensus_storage_present(&consensus, Some(0)).unwrap();
+        // One that finalized blocks before does not: missing, or present and empty.
+        let error = format!(
+            "{:#}",
+            consensus_storage_present(&consensus, Some(7)).unwrap_err()
+        );
+        assert!(
+            error.contains("height 7") && error.contains("node.consensus_dir"),
+            "{error}"
+        );
+        std::fs::create_dir(&consensus).unwrap();
+        assert!(consensus_storage_present(&consensus, Some(7)).is_err());
+        std::fs::create_dir(consensus.join("ordo-consensus")).unwrap();
+        consensus_storage_present(&consensus, Some(7)).unwrap();
+    }
 
     #[test]
     fn of_each_pair_of_validators_exactly_one_dials_the_other() {
