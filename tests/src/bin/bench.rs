@@ -780,11 +780,15 @@ async fn ordo(opts: &Options) -> Result<Value> {
     }))
 }
 
+/// The stages of `ordo_status.blockLatency`, in the order a block goes through them.
+const BLOCK_STAGES: [&str; 3] = ["arrival", "verification", "notarized"];
+
 /// Each validator's own figures (`ordo_status`): its accepted -> notarized latency
 /// (`preconfirmationLatency`, over its recent local submissions: no client or subscription in
 /// the path) and where its recent blocks' time went (`blockLatency`).
 struct NodeFigures {
     preconfirmation: Vec<Value>,
+    /// Each validator's `blockLatency`: one summary per name in [`BLOCK_STAGES`].
     blocks: Vec<Value>,
 }
 
@@ -819,7 +823,7 @@ impl NodeFigures {
             mark(after, before);
         }
         for (after, before) in self.blocks.iter_mut().zip(&before.blocks) {
-            for stage in ["arrival", "verification", "notarized"] {
+            for stage in BLOCK_STAGES {
                 mark(&mut after[stage], &before[stage]);
             }
         }
