@@ -139,6 +139,7 @@ pub fn genesis(opts: GenesisOptions<'_>) -> Result<String> {
                 index_ingest_every: ordo_store::DEFAULT_INGEST_EVERY,
                 web_dir: None,
                 consensus_dir: None,
+                runtime: Default::default(),
             },
             chain: chain.clone(),
             consensus: Consensus::default(),

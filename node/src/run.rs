@@ -1,6 +1,6 @@
 //! `run`: starts a validator — storage, p2p, consensus engine and RPC — on a tokio runtime.
 
-use crate::config::Loaded;
+use crate::config::{Loaded, Runtime};
 use anyhow::{bail, Context as _, Result};
 use commonware_consensus::marshal;
 use commonware_cryptography::{ed25519, Signer};
@@ -8,9 +8,7 @@ use commonware_p2p::{
     authenticated::lookup, utils::StaticProvider, Address, AddressableManager,
     AddressableTrackedPeers,
 };
-use commonware_runtime::{
-    tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner as _, Supervisor as _,
-};
+use commonware_runtime::{tokio as cw_tokio, Quota, Runner as _};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -68,6 +66,8 @@ pub fn run(loaded: Loaded) -> Result<()> {
     )
     .with_context(|| "cannot open the index store")?;
     let consensus_dir = node.consensus_dir();
+    let runtime = resolve_runtime(node.runtime, io_uring_refusal())?;
+    info!(runtime = runtime.name(), wanted = ?node.runtime, "consensus runtime");
     consensus_storage_present(&consensus_dir, store.indexed_height()?)?;
     let mempool = {
         let store = store.clone();
@@ -103,6 +103,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
         events,
         status: Arc::new(RwLock::new(Status {
             group_key: format!("0x{}", chain.group_key.trim_start_matches("0x")),
+            runtime: runtime.name().into(),
             ..Status::default()
         })),
         liveness: Default::default(),
@@ -115,178 +116,279 @@ pub fn run(loaded: Loaded) -> Result<()> {
         .context("this validator's share does not belong to the polynomial")?;
     let genesis = Block::genesis(chain.genesis_time_ms, L1Ref::default(), &chain.rollup_ids());
 
-    let runtime = cw_tokio::Config::new()
-        .with_worker_threads(node.worker_threads)
-        .with_storage_directory(consensus_dir)
-        .with_catch_panics(false);
-    let executor = cw_tokio::Runner::new(runtime);
-    executor.start(|context| async move {
-        let me = identity.public_key();
-        let max_message = (chain.max_block_bytes + limits.max_rollups * 64 + 1024 * 1024) as u32;
-        let mut p2p = lookup::Config::local(
-            Cups::<_, commonware_cryptography::ChaCha20Poly1305>::new(
-                Sake {
-                    signer: identity.clone(),
-                    synchrony_bound: Duration::from_secs(5),
-                    max_handshake_age: Duration::from_secs(10),
-                    version: sake::Version::V1,
-                },
-                cups::Version::V1,
-            ),
-            NAMESPACE,
-            node.p2p_listen,
-            NZUsize!(validators.len().max(1)),
-            max_message,
-            NZUsize!(16_384),
-        );
-        // commonware's local defaults dial one peer every 500 ms (across all peers) with 1 s
-        // between attempts to one peer: after a restart of the whole network the mesh of 4 took
-        // 1.5-3 s, and simultaneous dials that collide are retried only that slowly. A validator
-        // set is tens of peers, so dialing every 50 ms costs nothing.
-        p2p.dial_frequency = Duration::from_millis(50);
-        p2p.peer_connection_cooldown = Duration::from_millis(200);
-        let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
-        oracle.track(0, dial_plan(&me, &validators));
-        // Consensus, block broadcast and backfill see every validator as a peer; only p2p's
-        // dialer sees the split.
-        let provider = StaticProvider::new(
-            0,
-            Set::from_iter_dedup(validators.iter().map(|(k, _)| k.clone())),
-        );
-
-        // Per peer and channel. p2p preallocates peers x burst inbound slots per channel, so the
-        // burst stays small; a few hundred messages per view window is far above what votes,
-        // certificates and block dissemination need.
-        let quota = Quota::per_second(NZU32!(5_000)).allow_burst(NZU32!(512));
-        let votes = network.register(channels::VOTES, quota);
-        let certificates = network.register(channels::CERTIFICATES, quota);
-        let resolver = network.register(channels::RESOLVER, quota);
-        let broadcast = network.register(channels::BROADCAST, quota);
-        let backfill = network.register(channels::BACKFILL, quota);
-        let relay = network.register(channels::RELAY, quota);
-
-        let backfill = marshal::resolver::p2p::init(
-            context.child("backfill"),
-            marshal::resolver::p2p::Config {
-                public_key: me.clone(),
-                peer_provider: provider.clone(),
-                blocker: oracle.clone(),
-                mailbox_size: NZUsize!(16_384),
-                fetch_timeout: commonware_utils::NonZeroDuration::new_panic(Duration::from_secs(2)),
-                fetch_retry_delay: Duration::from_millis(100),
-                priority_requests: false,
-                priority_responses: false,
-            },
-            backfill,
-        );
-
-        // The L1 follower runs on the same tokio runtime; consensus only reads its view.
-        let l1 = match (&chain.l1, &config.l1, l1_state) {
-            (Some(chain_l1), Some(node_l1), Some(state)) => {
-                let follower = FollowerConfig {
-                    rpc_url: node_l1.rpc.clone(),
-                    inbox: crate::config::parse_address(&chain_l1.inbox).expect("checked"),
-                    confirmations: node_l1.confirmations,
-                    start_block: chain_l1.start_block,
-                    poll_interval: Duration::from_millis(node_l1.poll_interval_ms),
-                    request_timeout: Duration::from_millis(node_l1.request_timeout_ms),
-                    max_blocks_per_poll: 512,
-                };
-                tokio::spawn(ordo_l1::follow(follower, state.clone()));
-                Some(state)
-            }
-            _ => None,
-        };
-
-        let c = &config.consensus;
-        let engine = Engine::new(
-            context.child("engine"),
-            ordo_engine::Config {
-                blocker: oracle.clone(),
-                provider,
-                me,
-                scheme,
-                partition_prefix: "ordo".into(),
-                genesis,
-                rules: Rules {
-                    rollups,
-                    max_block_bytes: chain.max_block_bytes,
-                    dedup_window: chain.dedup_window,
-                    clock_tolerance_ms: chain.clock_tolerance_ms,
-                    block_interval_ms: chain.block_interval_ms,
-                    forced: chain
-                        .l1
-                        .as_ref()
-                        .map_or_else(ForcedRules::default, |l1| ForcedRules {
-                            per_block: l1.forced_per_block,
-                            max_l1_lag: l1.max_l1_lag,
-                        }),
-                },
-                limits,
-                timing: Timing {
-                    leader_timeout: Duration::from_millis(c.leader_timeout_ms),
-                    certification_timeout: Duration::from_millis(c.certification_timeout_ms),
-                    timeout_retry: Duration::from_millis(c.timeout_retry_ms),
-                    fetch_timeout: Duration::from_millis(c.fetch_timeout_ms),
-                    activity_timeout: c.activity_timeout,
-                    stall_timeout: Duration::from_millis(c.stall_timeout_ms),
-                    term_length: std::num::NonZeroU32::new(c.term_length).expect("checked"),
-                    optimistic_views: c.optimistic_views,
-                    build_ahead_after: Duration::from_millis(c.build_ahead_after_ms),
-                    idle_block_interval: Duration::from_millis(c.idle_block_interval_ms),
-                    ..Timing::default()
-                },
-                handle: handle.clone(),
-                l1: l1.map(|state| L1Config {
-                    state,
-                    censor_forced: config.testing.censor_forced,
-                }),
-                faulty_proposals: false,
-            },
-        )
-        .await;
-        let engine = engine.start(votes, certificates, resolver, broadcast, relay, backfill);
-        let network = network.start();
-
-        let metrics_context = context.child("rpc");
-        let metrics: Arc<dyn Fn() -> String + Send + Sync> =
-            Arc::new(move || metrics_context.encode());
-        let (rpc_addr, _rpc) = rpc_spawner
-            .spawn(ordo_rpc::serve(
-                ordo_rpc::Config {
-                    listen: node.rpc_listen,
-                    max_request_bytes: 4 * 1024 * 1024,
-                    max_connections: 1_024,
-                    health_staleness: Duration::from_secs(10),
-                    execution_rpc: config
-                        .execution_rpc
-                        .iter()
-                        .map(|(id, url)| (id.parse().expect("checked at load"), url.clone()))
-                        .collect(),
-                    web_dir: node.web_dir.clone(),
-                },
-                handle.clone(),
-                metrics,
-            ))
-            .await
-            .expect("the RPC runtime stopped")
-            .expect("cannot start the RPC server");
-        info!(name = %node.name, p2p = %node.p2p_listen, rpc = %rpc_addr, "validator started");
-
-        // Mempool expiry: dropped transactions get a reason clients can query.
-        let expiry = context.child("expiry").spawn(move |context| async move {
-            loop {
-                commonware_runtime::Clock::sleep(&context, Duration::from_secs(5)).await;
-                for hash in handle.mempool.expire() {
-                    let _ = handle
-                        .store
-                        .record_rejection(&hash, "expired: not included within the mempool ttl");
-                }
-            }
-        });
-        let _ = futures::future::join3(engine, network, expiry).await;
-    });
+    let parts = Parts {
+        identity,
+        validators,
+        chain,
+        config,
+        node: node.clone(),
+        handle,
+        l1_state,
+        scheme,
+        genesis,
+        limits,
+        rpc_spawner,
+    };
+    match runtime {
+        Runtime::IoUring => {
+            #[cfg(target_os = "linux")]
+            commonware_runtime::iouring::Runner::new(
+                commonware_runtime::iouring::Config::new()
+                    .with_worker_threads(node.worker_threads)
+                    .with_storage_directory(consensus_dir)
+                    .with_catch_panics(false),
+            )
+            .start(|context| validator(context, parts));
+        }
+        Runtime::Tokio | Runtime::Auto => {
+            cw_tokio::Runner::new(
+                cw_tokio::Config::new()
+                    .with_worker_threads(node.worker_threads)
+                    .with_storage_directory(consensus_dir)
+                    .with_catch_panics(false),
+            )
+            .start(|context| validator(context, parts));
+        }
+    }
     Ok(())
+}
+
+impl Runtime {
+    fn name(self) -> &'static str {
+        match self {
+            Runtime::Auto => "auto",
+            Runtime::IoUring => "io_uring",
+            Runtime::Tokio => "tokio",
+        }
+    }
+}
+
+/// The runtime `wanted` comes to (never `Auto`), given why this machine refuses io_uring if it
+/// does: io_uring needs Linux 6.1 or newer (single-issuer rings with deferred task work), and
+/// container seccomp profiles and `kernel.io_uring_disabled` often refuse it.
+fn resolve_runtime(wanted: Runtime, io_uring_refused: Option<String>) -> Result<Runtime> {
+    match (wanted, io_uring_refused) {
+        (Runtime::Tokio, _) | (Runtime::Auto, Some(_)) => Ok(Runtime::Tokio),
+        (Runtime::IoUring | Runtime::Auto, None) => Ok(Runtime::IoUring),
+        (Runtime::IoUring, Some(why)) => bail!(
+            "`node.runtime` is \"io_uring\", but this machine refuses io_uring ({why}); set it \
+             to \"tokio\" or \"auto\""
+        ),
+    }
+}
+
+/// Why this process cannot create the rings commonware's io_uring runtime creates, if it cannot.
+#[cfg(target_os = "linux")]
+fn io_uring_refusal() -> Option<String> {
+    io_uring::IoUring::<io_uring::squeue::Entry>::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .build(8)
+        .err()
+        .map(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn io_uring_refusal() -> Option<String> {
+    Some("not Linux".into())
+}
+
+/// What the validator's tasks are started with, whichever runtime runs them.
+struct Parts {
+    identity: ed25519::PrivateKey,
+    validators: Vec<(ed25519::PublicKey, std::net::SocketAddr)>,
+    chain: crate::config::Chain,
+    config: crate::config::NodeConfig,
+    node: crate::config::Node,
+    handle: Handle,
+    l1_state: Option<L1State>,
+    scheme: Scheme,
+    genesis: Block,
+    limits: ordo_types::BlockLimits,
+    rpc_spawner: tokio::runtime::Handle,
+}
+
+async fn validator<E>(context: E, parts: Parts)
+where
+    E: ordo_engine::Runtime + commonware_runtime::Network + commonware_runtime::Resolver,
+{
+    let Parts {
+        identity,
+        validators,
+        chain,
+        config,
+        node,
+        handle,
+        l1_state,
+        scheme,
+        genesis,
+        limits,
+        rpc_spawner,
+    } = parts;
+    let rollups = handle.rollups.clone();
+    let me = identity.public_key();
+    let max_message = (chain.max_block_bytes + limits.max_rollups * 64 + 1024 * 1024) as u32;
+    let mut p2p = lookup::Config::local(
+        Cups::<_, commonware_cryptography::ChaCha20Poly1305>::new(
+            Sake {
+                signer: identity.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        ),
+        NAMESPACE,
+        node.p2p_listen,
+        NZUsize!(validators.len().max(1)),
+        max_message,
+        NZUsize!(16_384),
+    );
+    // commonware's local defaults dial one peer every 500 ms (across all peers) with 1 s
+    // between attempts to one peer: after a restart of the whole network the mesh of 4 took
+    // 1.5-3 s, and simultaneous dials that collide are retried only that slowly. A validator
+    // set is tens of peers, so dialing every 50 ms costs nothing.
+    p2p.dial_frequency = Duration::from_millis(50);
+    p2p.peer_connection_cooldown = Duration::from_millis(200);
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p);
+    oracle.track(0, dial_plan(&me, &validators));
+    // Consensus, block broadcast and backfill see every validator as a peer; only p2p's
+    // dialer sees the split.
+    let provider = StaticProvider::new(
+        0,
+        Set::from_iter_dedup(validators.iter().map(|(k, _)| k.clone())),
+    );
+
+    // Per peer and channel. p2p preallocates peers x burst inbound slots per channel, so the
+    // burst stays small; a few hundred messages per view window is far above what votes,
+    // certificates and block dissemination need.
+    let quota = Quota::per_second(NZU32!(5_000)).allow_burst(NZU32!(512));
+    let votes = network.register(channels::VOTES, quota);
+    let certificates = network.register(channels::CERTIFICATES, quota);
+    let resolver = network.register(channels::RESOLVER, quota);
+    let broadcast = network.register(channels::BROADCAST, quota);
+    let backfill = network.register(channels::BACKFILL, quota);
+    let relay = network.register(channels::RELAY, quota);
+
+    let backfill = marshal::resolver::p2p::init(
+        context.child("backfill"),
+        marshal::resolver::p2p::Config {
+            public_key: me.clone(),
+            peer_provider: provider.clone(),
+            blocker: oracle.clone(),
+            mailbox_size: NZUsize!(16_384),
+            fetch_timeout: commonware_utils::NonZeroDuration::new_panic(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        backfill,
+    );
+
+    // The L1 follower runs on the same tokio runtime; consensus only reads its view.
+    let l1 = match (&chain.l1, &config.l1, l1_state) {
+        (Some(chain_l1), Some(node_l1), Some(state)) => {
+            let follower = FollowerConfig {
+                rpc_url: node_l1.rpc.clone(),
+                inbox: crate::config::parse_address(&chain_l1.inbox).expect("checked"),
+                confirmations: node_l1.confirmations,
+                start_block: chain_l1.start_block,
+                poll_interval: Duration::from_millis(node_l1.poll_interval_ms),
+                request_timeout: Duration::from_millis(node_l1.request_timeout_ms),
+                max_blocks_per_poll: 512,
+            };
+            rpc_spawner.spawn(ordo_l1::follow(follower, state.clone()));
+            Some(state)
+        }
+        _ => None,
+    };
+
+    let c = &config.consensus;
+    let engine = Engine::new(
+        context.child("engine"),
+        ordo_engine::Config {
+            blocker: oracle.clone(),
+            provider,
+            me,
+            scheme,
+            partition_prefix: "ordo".into(),
+            genesis,
+            rules: Rules {
+                rollups,
+                max_block_bytes: chain.max_block_bytes,
+                dedup_window: chain.dedup_window,
+                clock_tolerance_ms: chain.clock_tolerance_ms,
+                block_interval_ms: chain.block_interval_ms,
+                forced: chain
+                    .l1
+                    .as_ref()
+                    .map_or_else(ForcedRules::default, |l1| ForcedRules {
+                        per_block: l1.forced_per_block,
+                        max_l1_lag: l1.max_l1_lag,
+                    }),
+            },
+            limits,
+            timing: Timing {
+                leader_timeout: Duration::from_millis(c.leader_timeout_ms),
+                certification_timeout: Duration::from_millis(c.certification_timeout_ms),
+                timeout_retry: Duration::from_millis(c.timeout_retry_ms),
+                fetch_timeout: Duration::from_millis(c.fetch_timeout_ms),
+                activity_timeout: c.activity_timeout,
+                stall_timeout: Duration::from_millis(c.stall_timeout_ms),
+                term_length: std::num::NonZeroU32::new(c.term_length).expect("checked"),
+                optimistic_views: c.optimistic_views,
+                build_ahead_after: Duration::from_millis(c.build_ahead_after_ms),
+                idle_block_interval: Duration::from_millis(c.idle_block_interval_ms),
+                ..Timing::default()
+            },
+            handle: handle.clone(),
+            l1: l1.map(|state| L1Config {
+                state,
+                censor_forced: config.testing.censor_forced,
+            }),
+            faulty_proposals: false,
+        },
+    )
+    .await;
+    let engine = engine.start(votes, certificates, resolver, broadcast, relay, backfill);
+    let network = network.start();
+
+    let metrics_context = context.child("rpc");
+    let metrics: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics_context.encode());
+    let (rpc_addr, _rpc) = rpc_spawner
+        .spawn(ordo_rpc::serve(
+            ordo_rpc::Config {
+                listen: node.rpc_listen,
+                max_request_bytes: 4 * 1024 * 1024,
+                max_connections: 1_024,
+                health_staleness: Duration::from_secs(10),
+                execution_rpc: config
+                    .execution_rpc
+                    .iter()
+                    .map(|(id, url)| (id.parse().expect("checked at load"), url.clone()))
+                    .collect(),
+                web_dir: node.web_dir.clone(),
+            },
+            handle.clone(),
+            metrics,
+        ))
+        .await
+        .expect("the RPC runtime stopped")
+        .expect("cannot start the RPC server");
+    info!(name = %node.name, p2p = %node.p2p_listen, rpc = %rpc_addr, "validator started");
+
+    // Mempool expiry: dropped transactions get a reason clients can query.
+    let expiry = context.child("expiry").spawn(move |context| async move {
+        loop {
+            commonware_runtime::Clock::sleep(&context, Duration::from_secs(5)).await;
+            for hash in handle.mempool.expire() {
+                let _ = handle
+                    .store
+                    .record_rejection(&hash, "expired: not included within the mempool ttl");
+            }
+        }
+    });
+    let _ = futures::future::join3(engine, network, expiry).await;
 }
 
 /// Which validators this one dials: of each pair, the one with the smaller identity key dials
@@ -357,6 +459,23 @@ fn init_logging(level: &str, json: bool) -> Result<()> {
 mod tests {
     use super::*;
     use std::net::SocketAddr;
+
+    #[test]
+    fn auto_takes_io_uring_where_allowed_and_an_explicit_choice_is_kept_or_refused() {
+        let refused = || Some("Operation not permitted (os error 1)".to_string());
+        let chosen = |wanted, refusal| resolve_runtime(wanted, refusal).unwrap();
+        assert_eq!(chosen(Runtime::Auto, None), Runtime::IoUring);
+        assert_eq!(chosen(Runtime::Auto, refused()), Runtime::Tokio);
+        assert_eq!(chosen(Runtime::Tokio, None), Runtime::Tokio);
+        assert_eq!(chosen(Runtime::IoUring, None), Runtime::IoUring);
+        let error = resolve_runtime(Runtime::IoUring, refused())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`node.runtime`") && error.contains("Operation not permitted"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn consensus_refuses_an_empty_storage_once_the_index_has_blocks() {

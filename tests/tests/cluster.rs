@@ -57,11 +57,37 @@ async fn wait_all_finalized(cluster: &Cluster, via: usize, hashes: &[String], ti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_order_ten_thousand_transactions_and_survive_kills() {
-    let cluster = Cluster::start(4, ROLLUPS, 50).expect("cluster");
+    // Validator 3 runs on commonware's tokio runtime, the others on what `auto` chooses here
+    // (io_uring where the kernel allows it): both run consensus with each other.
+    let cluster = Cluster::start_with(
+        4,
+        ROLLUPS,
+        50,
+        &[],
+        Box::new(|i, config| {
+            if i == 3 {
+                config["node"]
+                    .as_table_mut()
+                    .expect("[node]")
+                    .insert("runtime".into(), "tokio".into());
+            }
+        }),
+    )
+    .expect("cluster");
     cluster
         .wait_finalized(2, Duration::from_secs(60))
         .await
         .expect("chain starts");
+    for i in 0..cluster.len() {
+        let runtime = cluster.status(i).await.unwrap()["runtime"].clone();
+        match i {
+            3 => assert_eq!(runtime, "tokio", "validator 3 was set to tokio"),
+            _ => assert!(
+                runtime == "io_uring" || runtime == "tokio",
+                "validator {i}: runtime {runtime}"
+            ),
+        }
+    }
 
     // 10,000 transactions over 3 rollups from 6 concurrent clients, spread over all validators.
     let per_rollup = [(901u64, 3_333usize), (902, 3_333), (903, 3_334)];

@@ -149,6 +149,12 @@ impl Timing {
     }
 }
 
+/// What the engine needs of its runtime: commonware's tokio and io_uring runtimes (and the
+/// deterministic one in tests) all provide it.
+pub trait Runtime: Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics {}
+
+impl<E: Clock + GClock + Rng + CryptoRng + Spawner + Storage + Metrics> Runtime for E {}
+
 /// Everything the engine needs besides the network channels.
 pub struct Config<B, P> {
     pub blocker: B,

@@ -170,6 +170,8 @@ pub struct Status {
     pub genesis_digest: String,
     /// The network's 96-byte BLS group key (0x-hex), as this node's genesis names it.
     pub group_key: String,
+    /// The runtime that runs consensus, p2p and consensus storage (`io_uring` or `tokio`).
+    pub runtime: String,
 }
 
 impl Handle {

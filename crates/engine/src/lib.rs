@@ -21,7 +21,7 @@ mod shared;
 mod window;
 
 pub use application::{Application, Invalid, L1Config, Rules};
-pub use engine::{channels, Config, Engine, Timing, EPOCH};
+pub use engine::{channels, Config, Engine, Runtime, Timing, EPOCH};
 pub use forced::ForcedRules;
 pub use handle::{Certified, Event, Handle, Position, Preconfirmations, Status};
 pub use liveness::Liveness;

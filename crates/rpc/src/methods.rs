@@ -243,6 +243,8 @@ struct NodeStatus {
     genesis_digest: String,
     /// The group key this node's genesis names (check certificates against a key you trust).
     group_key: String,
+    /// The runtime that runs this node's consensus (`io_uring` or `tokio`).
+    runtime: String,
     mempool_size: usize,
     /// Every validator with the newest view this node saw it vote in.
     validators: Vec<ValidatorVotes>,
@@ -270,6 +272,7 @@ fn status(h: &Handle) -> RpcResult<NodeStatus> {
         indexed_height: h.store.indexed_height().map_err(error::internal)?,
         genesis_digest: s.genesis_digest,
         group_key: s.group_key,
+        runtime: s.runtime,
         mempool_size: h.mempool.len(),
         validators: h.liveness.validators(),
         preconfirmation_latency: h.liveness.latency(),

@@ -241,6 +241,9 @@ struct Timeline {
     proposed: ByName,
     notarized: ByName,
     finalized: ByName,
+    /// Per notarized block the subscription announced: its timestamp -> the notice reached the
+    /// client (Ordo only; compare with the observed validator's own `blockLatency.notarized`).
+    notices: Vec<Duration>,
 }
 
 /// A block timestamp (ms since the Unix epoch, the leader's clock: this machine's) as an
@@ -564,6 +567,11 @@ async fn latency(
         report["proposal_to_notarized_p50_ms"] = json!(percentile_ms(&mut view, 0.5));
         report["proposal_to_notarized_p99_ms"] = json!(percentile_ms(&mut view, 0.99));
     }
+    if !t.notices.is_empty() {
+        let mut notices = t.notices.clone();
+        report["observed_blocks"] = json!(notices.len());
+        report["observed_block_notice_p50_ms"] = json!(percentile_ms(&mut notices, 0.5));
+    }
     Ok(report)
 }
 
@@ -591,6 +599,9 @@ async fn observe_ordo(
             let now = Instant::now();
             let mut t = timeline.lock().unwrap();
             let proposed = instant_of_unix_ms(block.timestamp_ms);
+            if block.status == Finality::Notarized {
+                t.notices.push(now.saturating_duration_since(proposed));
+            }
             for name in block.txs.iter().filter_map(|tx| Name::ordo(&tx.tx_hash)) {
                 match block.status {
                     Finality::Notarized => {
@@ -1327,6 +1338,12 @@ fn print_table(report: &Value) {
                 p50("notarized"),
                 b["notarized"]["window"],
                 b["notarized"]["from_this_phase"]
+            );
+        }
+        if let Some(ms) = phase["observed_block_notice_p50_ms"].as_f64() {
+            println!(
+                "client subscribed to validator 0, {name}: block timestamp -> notarized notice p50 {ms:.0} ms ({} blocks)",
+                phase["observed_blocks"]
             );
         }
     }
