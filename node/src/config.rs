@@ -141,6 +141,17 @@ pub enum Runtime {
     Tokio,
 }
 
+impl Runtime {
+    /// As `node.runtime` and `ordo_status.runtime` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Auto => "auto",
+            Runtime::IoUring => "io_uring",
+            Runtime::Tokio => "tokio",
+        }
+    }
+}
+
 impl Node {
     /// The consensus storage directory: `consensus_dir`, else `data_dir/consensus`.
     pub fn consensus_dir(&self) -> PathBuf {

@@ -1,4 +1,5 @@
-//! `run`: starts a validator — storage, p2p, consensus engine and RPC — on a tokio runtime.
+//! `run`: starts a validator — storage, p2p, consensus engine and RPC — with consensus on
+//! commonware's io_uring or tokio runtime (`node.runtime`) and RPC on a tokio runtime of its own.
 
 use crate::config::{Loaded, Runtime};
 use anyhow::{bail, Context as _, Result};
@@ -116,12 +117,11 @@ pub fn run(loaded: Loaded) -> Result<()> {
         .context("this validator's share does not belong to the polynomial")?;
     let genesis = Block::genesis(chain.genesis_time_ms, L1Ref::default(), &chain.rollup_ids());
 
+    let worker_threads = node.worker_threads;
     let parts = Parts {
         identity,
         validators,
-        chain,
         config,
-        node: node.clone(),
         handle,
         l1_state,
         scheme,
@@ -134,7 +134,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
             #[cfg(target_os = "linux")]
             commonware_runtime::iouring::Runner::new(
                 commonware_runtime::iouring::Config::new()
-                    .with_worker_threads(node.worker_threads)
+                    .with_worker_threads(worker_threads)
                     .with_storage_directory(consensus_dir)
                     .with_catch_panics(false),
             )
@@ -143,7 +143,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
         Runtime::Tokio | Runtime::Auto => {
             cw_tokio::Runner::new(
                 cw_tokio::Config::new()
-                    .with_worker_threads(node.worker_threads)
+                    .with_worker_threads(worker_threads)
                     .with_storage_directory(consensus_dir)
                     .with_catch_panics(false),
             )
@@ -151,16 +151,6 @@ pub fn run(loaded: Loaded) -> Result<()> {
         }
     }
     Ok(())
-}
-
-impl Runtime {
-    fn name(self) -> &'static str {
-        match self {
-            Runtime::Auto => "auto",
-            Runtime::IoUring => "io_uring",
-            Runtime::Tokio => "tokio",
-        }
-    }
 }
 
 /// The runtime `wanted` comes to (never `Auto`), given why this machine refuses io_uring if it
@@ -197,9 +187,7 @@ fn io_uring_refusal() -> Option<String> {
 struct Parts {
     identity: ed25519::PrivateKey,
     validators: Vec<(ed25519::PublicKey, std::net::SocketAddr)>,
-    chain: crate::config::Chain,
     config: crate::config::NodeConfig,
-    node: crate::config::Node,
     handle: Handle,
     l1_state: Option<L1State>,
     scheme: Scheme,
@@ -215,9 +203,7 @@ where
     let Parts {
         identity,
         validators,
-        chain,
         config,
-        node,
         handle,
         l1_state,
         scheme,
@@ -225,6 +211,7 @@ where
         limits,
         rpc_spawner,
     } = parts;
+    let (chain, node) = (&config.chain, &config.node);
     let rollups = handle.rollups.clone();
     let me = identity.public_key();
     let max_message = (chain.max_block_bytes + limits.max_rollups * 64 + 1024 * 1024) as u32;
@@ -285,7 +272,7 @@ where
         backfill,
     );
 
-    // The L1 follower runs on the same tokio runtime; consensus only reads its view.
+    // The L1 follower (a tokio client) runs on the RPC runtime; consensus only reads its view.
     let l1 = match (&chain.l1, &config.l1, l1_state) {
         (Some(chain_l1), Some(node_l1), Some(state)) => {
             let follower = FollowerConfig {

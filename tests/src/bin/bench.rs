@@ -6,8 +6,8 @@
 //!    finalized tx/s); then half that rate, offered steadily (the clients take turns, one batch
 //!    every `100 / rate` s): submit -> notarized (preconfirmation, also split at the block's
 //!    timestamp into submit -> proposed and proposed -> notarized) and submit -> finalized seen
-//!    by a WebSocket subscriber, next to each validator's own accepted -> notarized figure; the
-//!    same at a low load (300 tx/s, a leader mostly idle); kill -9 of the leader -> a block of
+//!    by a WebSocket subscriber, next to each validator's own accepted -> notarized figure and
+//!    block stages (`ordo_status`), and the subscriber's notice per block; the same at a low load (300 tx/s, a leader mostly idle); kill -9 of the leader -> a block of
 //!    another leader notarized (the killed validator restarted and caught up before the next
 //!    run); kill -9 of all, restart -> the first block proposed after the kill notarized; each
 //!    recovery `--recovery-runs` times (default 5, 3 with `--quick`), reported as every run,
@@ -735,6 +735,8 @@ async fn ordo(opts: &Options) -> Result<Value> {
         opts.configure(),
     )?;
     cluster.wait_finalized(2, Duration::from_secs(60)).await?;
+    // What `node.runtime` came to on this machine (io_uring or tokio), as validator 0 says.
+    let runtime = cluster.status(0).await?["runtime"].clone();
     let idle = idle_cost(&cluster, IDLE).await.unwrap_or_else(error);
     let timeline: SharedTimeline = Default::default();
     let observer = observe_ordo(cluster.rpc[0], timeline.clone()).await?;
@@ -781,6 +783,7 @@ async fn ordo(opts: &Options) -> Result<Value> {
         delayed["notarized_p50_rise_ms"] = json!(with - without);
     }
     Ok(json!({
+        "runtime": runtime,
         "idle": idle,
         "saturation": saturation,
         "half_load": half_load,
@@ -1208,6 +1211,14 @@ fn print_table(report: &Value) {
         }
     };
     row("", "Ordo".into(), "CometBFT".into(), "Ordo/CometBFT".into());
+    if let Some(runtime) = o["runtime"].as_str() {
+        row(
+            "consensus runtime (node.runtime)",
+            runtime.into(),
+            String::new(),
+            String::new(),
+        );
+    }
     row(
         "idle: ms per block / CPU ms per block",
         two_figures(&o["idle"], "ms_per_block", "cpu_ms_per_block"),
