@@ -129,7 +129,7 @@ pub struct Node {
 /// `node.runtime`: commonware's io_uring runtime (each worker drives its tasks, sockets and
 /// files on a ring of its own), its tokio runtime, or io_uring where this machine allows it.
 /// Measured with 4 validators on 2 cores, io_uring took ~10% off an idle view's CPU and ~30%
-/// off the half-load preconfirmation p50 (`docs/performance.md`, 2026-12-07, night).
+/// off the half-load preconfirmation p50 (`docs/performance.md`, 2026-12-07, 15:00 UTC).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Runtime {
