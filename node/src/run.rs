@@ -43,6 +43,8 @@ pub fn run(loaded: Loaded) -> Result<()> {
     std::fs::create_dir_all(&node.data_dir)
         .with_context(|| format!("cannot create data_dir {}", node.data_dir.display()))?;
     init_logging(&node.log_level, node.log_json)?;
+    let runtime = resolve_runtime(node.runtime, io_uring_refusal())?;
+    info!(runtime = runtime.name(), wanted = ?node.runtime, "consensus runtime");
 
     // The RPC server admits transactions: it runs on a runtime of its own whose threads are
     // below consensus (`ordo_mempool::priority`), and so do rocksdb's flushes and compactions
@@ -67,8 +69,6 @@ pub fn run(loaded: Loaded) -> Result<()> {
     )
     .with_context(|| "cannot open the index store")?;
     let consensus_dir = node.consensus_dir();
-    let runtime = resolve_runtime(node.runtime, io_uring_refusal())?;
-    info!(runtime = runtime.name(), wanted = ?node.runtime, "consensus runtime");
     consensus_storage_present(&consensus_dir, store.indexed_height()?)?;
     let mempool = {
         let store = store.clone();
@@ -167,13 +167,14 @@ fn resolve_runtime(wanted: Runtime, io_uring_refused: Option<String>) -> Result<
     }
 }
 
-/// Why this process cannot create the rings commonware's io_uring runtime creates, if it cannot.
+/// Why this process cannot create the rings commonware's io_uring runtime creates (1,024
+/// entries, one issuer, deferred task work: its production configuration), if it cannot.
 #[cfg(target_os = "linux")]
 fn io_uring_refusal() -> Option<String> {
     io_uring::IoUring::<io_uring::squeue::Entry>::builder()
         .setup_single_issuer()
         .setup_defer_taskrun()
-        .build(8)
+        .build(1_024)
         .err()
         .map(|e| e.to_string())
 }
