@@ -751,7 +751,8 @@ async fn ordo(opts: &Options) -> Result<Value> {
         .await?
         .since(before)
         .add_to(&mut half_load);
-    let low_load = latency(
+    let before = NodeFigures::read(&cluster).await?;
+    let mut low_load = latency(
         target.clone(),
         &timeline,
         opts.clients,
@@ -761,6 +762,12 @@ async fn ordo(opts: &Options) -> Result<Value> {
     )
     .await
     .unwrap_or_else(error);
+    if low_load.get("error").is_none() {
+        NodeFigures::read(&cluster)
+            .await?
+            .since(before)
+            .add_to(&mut low_load);
+    }
     observer.abort();
 
     let failover = recovery(opts.recovery_runs, &mut cluster, leader_failover).await;
@@ -1329,6 +1336,7 @@ fn print_table(report: &Value) {
     let delayed = format!("+{delay} ms one-way");
     for (phase, name) in [
         (&o["half_load"], "half load"),
+        (&o["low_load"], "low load"),
         (&o["delayed"], delayed.as_str()),
     ] {
         for (i, b) in phase["node_blocks"]
