@@ -123,7 +123,7 @@ pub struct Node {
     pub consensus_dir: Option<PathBuf>,
     /// Which commonware runtime runs consensus, p2p and the consensus storage.
     #[serde(default)]
-    pub runtime: Runtime,
+    pub runtime: RuntimeKind,
 }
 
 /// `node.runtime`: commonware's io_uring runtime (each worker drives its tasks, sockets and
@@ -132,7 +132,7 @@ pub struct Node {
 /// off the half-load preconfirmation p50 (`docs/performance.md`, 2026-12-07, 15:00 UTC).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Runtime {
+pub enum RuntimeKind {
     /// io_uring if the kernel lets this process create its rings, else tokio.
     #[default]
     Auto,
@@ -141,13 +141,13 @@ pub enum Runtime {
     Tokio,
 }
 
-impl Runtime {
+impl RuntimeKind {
     /// As `node.runtime` and `ordo_status.runtime` write it.
     pub fn name(self) -> &'static str {
         match self {
-            Runtime::Auto => "auto",
-            Runtime::IoUring => "io_uring",
-            Runtime::Tokio => "tokio",
+            RuntimeKind::Auto => "auto",
+            RuntimeKind::IoUring => "io_uring",
+            RuntimeKind::Tokio => "tokio",
         }
     }
 }
@@ -657,16 +657,21 @@ mod tests {
     fn the_runtime_is_auto_unless_named() {
         let (dir, _) = valid();
         let text = std::fs::read_to_string(dir.path().join("validator-0.toml")).unwrap();
-        let with = |line: &str| text.replace("[node]\n", &format!("[node]\n{line}\n"));
-        let runtime = |text: &str| toml::from_str::<NodeConfig>(text).map(|c| c.node.runtime);
-        let unset = text.replace("runtime = \"auto\"\n", "");
-        assert_eq!(runtime(&unset).unwrap(), Runtime::Auto);
-        for (name, kind) in [("tokio", Runtime::Tokio), ("io_uring", Runtime::IoUring)] {
-            let set = with(&format!("runtime = \"{name}\"")).replace("runtime = \"auto\"\n", "");
-            assert_eq!(runtime(&set).unwrap(), kind);
-        }
-        let typo = with("runtime = \"iouring\"").replace("runtime = \"auto\"\n", "");
-        let error = runtime(&typo).unwrap_err().to_string();
+        let generated = "runtime = \"auto\"\n";
+        assert!(text.contains(generated), "genesis writes the choice out");
+        let runtime = |line: &str| {
+            toml::from_str::<NodeConfig>(&text.replace(generated, line)).map(|c| c.node.runtime)
+        };
+        assert_eq!(runtime("").unwrap(), RuntimeKind::Auto);
+        assert_eq!(
+            runtime("runtime = \"tokio\"\n").unwrap(),
+            RuntimeKind::Tokio
+        );
+        assert_eq!(
+            runtime("runtime = \"io_uring\"\n").unwrap(),
+            RuntimeKind::IoUring
+        );
+        let error = runtime("runtime = \"iouring\"\n").unwrap_err().to_string();
         assert!(
             error.contains("io_uring") && error.contains("tokio"),
             "{error}"

@@ -1,7 +1,7 @@
 //! `run`: starts a validator — storage, p2p, consensus engine and RPC — with consensus on
 //! commonware's io_uring or tokio runtime (`node.runtime`) and RPC on a tokio runtime of its own.
 
-use crate::config::{Loaded, Runtime};
+use crate::config::{Loaded, RuntimeKind};
 use anyhow::{bail, Context as _, Result};
 use commonware_consensus::marshal;
 use commonware_cryptography::{ed25519, Signer};
@@ -130,7 +130,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
         rpc_spawner,
     };
     match runtime {
-        Runtime::IoUring => {
+        RuntimeKind::IoUring => {
             #[cfg(target_os = "linux")]
             commonware_runtime::iouring::Runner::new(
                 commonware_runtime::iouring::Config::new()
@@ -140,7 +140,7 @@ pub fn run(loaded: Loaded) -> Result<()> {
             )
             .start(|context| validator(context, parts));
         }
-        Runtime::Tokio | Runtime::Auto => {
+        RuntimeKind::Tokio | RuntimeKind::Auto => {
             cw_tokio::Runner::new(
                 cw_tokio::Config::new()
                     .with_worker_threads(worker_threads)
@@ -156,11 +156,11 @@ pub fn run(loaded: Loaded) -> Result<()> {
 /// The runtime `wanted` comes to (never `Auto`), given why this machine refuses io_uring if it
 /// does: io_uring needs Linux 6.1 or newer (single-issuer rings with deferred task work), and
 /// container seccomp profiles and `kernel.io_uring_disabled` often refuse it.
-fn resolve_runtime(wanted: Runtime, io_uring_refused: Option<String>) -> Result<Runtime> {
+fn resolve_runtime(wanted: RuntimeKind, io_uring_refused: Option<String>) -> Result<RuntimeKind> {
     match (wanted, io_uring_refused) {
-        (Runtime::Tokio, _) | (Runtime::Auto, Some(_)) => Ok(Runtime::Tokio),
-        (Runtime::IoUring | Runtime::Auto, None) => Ok(Runtime::IoUring),
-        (Runtime::IoUring, Some(why)) => bail!(
+        (RuntimeKind::Tokio, _) | (RuntimeKind::Auto, Some(_)) => Ok(RuntimeKind::Tokio),
+        (RuntimeKind::IoUring | RuntimeKind::Auto, None) => Ok(RuntimeKind::IoUring),
+        (RuntimeKind::IoUring, Some(why)) => bail!(
             "`node.runtime` is \"io_uring\", but this machine refuses io_uring ({why}); set it \
              to \"tokio\" or \"auto\""
         ),
@@ -197,6 +197,8 @@ struct Parts {
     rpc_spawner: tokio::runtime::Handle,
 }
 
+/// Runs p2p, the consensus engine, the RPC server and the mempool's expiry on `context` until
+/// they stop.
 async fn validator<E>(context: E, parts: Parts)
 where
     E: ordo_engine::Runtime + commonware_runtime::Network + commonware_runtime::Resolver,
@@ -452,11 +454,11 @@ mod tests {
     fn auto_takes_io_uring_where_allowed_and_an_explicit_choice_is_kept_or_refused() {
         let refused = || Some("Operation not permitted (os error 1)".to_string());
         let chosen = |wanted, refusal| resolve_runtime(wanted, refusal).unwrap();
-        assert_eq!(chosen(Runtime::Auto, None), Runtime::IoUring);
-        assert_eq!(chosen(Runtime::Auto, refused()), Runtime::Tokio);
-        assert_eq!(chosen(Runtime::Tokio, None), Runtime::Tokio);
-        assert_eq!(chosen(Runtime::IoUring, None), Runtime::IoUring);
-        let error = resolve_runtime(Runtime::IoUring, refused())
+        assert_eq!(chosen(RuntimeKind::Auto, None), RuntimeKind::IoUring);
+        assert_eq!(chosen(RuntimeKind::Auto, refused()), RuntimeKind::Tokio);
+        assert_eq!(chosen(RuntimeKind::Tokio, None), RuntimeKind::Tokio);
+        assert_eq!(chosen(RuntimeKind::IoUring, None), RuntimeKind::IoUring);
+        let error = resolve_runtime(RuntimeKind::IoUring, refused())
             .unwrap_err()
             .to_string();
         assert!(
