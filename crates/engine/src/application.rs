@@ -632,6 +632,7 @@ where
             "verified"
         );
         self.shared.recent.remember(block);
+        shared::raise(&self.shared.handed_off, context.round.view().get());
         true
     }
 }

@@ -5,6 +5,7 @@ use crate::{
     application::{Application, L1Config, Rules},
     handle::Handle,
     indexer::{self, FinalizationSource},
+    pacer::{self, Paced},
     proposer::{Connected, WatchProposer},
     relay,
     reporter::{self, BlockSource, CertificateReporter},
@@ -174,7 +175,7 @@ pub struct Config<B, P> {
 }
 
 type Marshaled<E> = Inline<E, Scheme, Application, Block, FixedEpocher>;
-type ConsensusReporter<E> = Reporters<CertificateReporter, Marshaled<E>>;
+type ConsensusReporter<E> = Reporters<CertificateReporter, Paced<Marshaled<E>>>;
 type Elector = RoundRobin<Sha256>;
 type Marshal<E> = MarshalActor<
     E,
@@ -192,7 +193,7 @@ type Simplex<E, B> = Consensus<
     B,
     Digest,
     WatchProposer<E, Marshaled<E>>,
-    Marshaled<E>,
+    Paced<Marshaled<E>>,
     ConsensusReporter<E>,
     Sequential,
 >;
@@ -210,6 +211,7 @@ where
     marshal: Marshal<E>,
     marshal_mailbox: MarshalMailbox<Scheme, Standard<Block>>,
     marshaled: Marshaled<E>,
+    finalizations: pacer::Finalizations<simplex::types::Activity<Scheme, Digest>>,
     consensus: Simplex<E, B>,
     shared: Arc<Shared>,
     certificates: futures::channel::mpsc::UnboundedReceiver<Certificate>,
@@ -358,8 +360,9 @@ where
         );
         let (certificate_reporter, certificates) =
             reporter::channel(shared.handle.liveness.clone(), shared.notarized.clone());
+        let (paced, finalizations) = pacer::pace(marshaled.clone(), shared.handed_off.clone());
         let reporter: ConsensusReporter<E> =
-            (Some(certificate_reporter), Some(marshaled.clone())).into();
+            (Some(certificate_reporter), Some(paced.clone())).into();
 
         let relay_blocker = cfg.blocker.clone();
         let connected = Connected::default();
@@ -377,7 +380,7 @@ where
                 epoch: EPOCH,
                 scheme: cfg.scheme,
                 automaton,
-                relay: marshaled.clone(),
+                relay: paced,
                 reporter,
                 track_historical_votes: false,
                 partition: format!("{prefix}-consensus"),
@@ -410,6 +413,7 @@ where
             marshal,
             marshal_mailbox,
             marshaled,
+            finalizations,
             consensus,
             shared,
             certificates,
@@ -521,8 +525,13 @@ where
                 relay::run(context, mempool, blocker, connected, leader, relay).await
             }
         });
-        // Start the application before consensus so replayed consensus events are handled.
-        let _ = &self.marshaled;
+        // Before consensus, so the finalizations its journal replays reach marshal.
+        let pacer_handle = context.child("pacer").spawn({
+            let marshaled = self.marshaled;
+            let handed_off = self.shared.handed_off.clone();
+            let finalizations = self.finalizations;
+            move |context| pacer::run(context, marshaled, finalizations, handed_off)
+        });
         let consensus_handle = self.consensus.start(votes, certificates, resolver);
 
         let handles = vec![
@@ -531,6 +540,7 @@ where
             indexer_handle,
             reporter_handle,
             relay_handle,
+            pacer_handle,
             consensus_handle,
         ];
         if let Err(e) = try_join_all(handles).await {

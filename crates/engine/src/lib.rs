@@ -14,6 +14,7 @@ pub mod forced;
 mod handle;
 mod indexer;
 pub mod liveness;
+mod pacer;
 mod proposer;
 mod relay;
 mod reporter;

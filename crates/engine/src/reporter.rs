@@ -1,7 +1,11 @@
 //! Turns consensus activity into preconfirmations: each notarization, matched with its block,
 //! becomes receipts that RPC serves and subscribers receive before finality.
 
-use crate::{handle::Certified, liveness::Liveness, shared::Shared};
+use crate::{
+    handle::Certified,
+    liveness::Liveness,
+    shared::{raise, Shared},
+};
 use commonware_actor::Feedback;
 use commonware_consensus::{
     simplex::types::{Activity, Attributable},
@@ -32,14 +36,7 @@ impl Reporter for CertificateReporter {
 
     fn report(&mut self, activity: ConsensusActivity) -> Feedback {
         if let Activity::Notarization(_) | Activity::Finalization(_) = &activity {
-            let view = activity.view().get();
-            self.notarized.update(|newest| {
-                let newer = *newest < view;
-                if newer {
-                    *newest = view;
-                }
-                newer
-            });
+            raise(&self.notarized, activity.view().get());
         }
         let certificate = match &activity {
             Activity::Notarization(n) => Certificate::from(n),

@@ -99,6 +99,20 @@ pub(crate) struct Shared {
     pub(crate) leader: NewestLeader,
     /// The newest view this node saw notarized or finalized (the consensus reporter sets it).
     pub(crate) notarized: Watch<u64>,
+    /// The newest view whose block this node passed on: broadcast its own proposal, or verified
+    /// the leader's (what the finalization pacer waits for).
+    pub(crate) handed_off: Watch<u64>,
+}
+
+/// Raises `newest` to `view` (waking its waiters) unless it is already there.
+pub(crate) fn raise(newest: &Watch<u64>, view: u64) {
+    newest.update(|seen| {
+        let newer = *seen < view;
+        if newer {
+            *seen = view;
+        }
+        newer
+    });
 }
 
 /// The newest view seen proposed and who leads it (none before the first).
@@ -130,6 +144,7 @@ impl Shared {
             indexed: AtomicU64::new(indexed.map_or(0, |h| h + 1)),
             leader: NewestLeader::new(None),
             notarized: Watch::default(),
+            handed_off: Watch::default(),
         }
     }
 
