@@ -6,7 +6,8 @@
 //! follower receives the block through it. Held until this validator has broadcast its own
 //! proposal of a later view or verified one (or [`HOLD_AT_MOST`] passed, or a newer finalization
 //! came), those writes fall in the view's wait for votes instead. Only marshal's copy waits:
-//! preconfirmations and finality notices come from the certificate reporter at once.
+//! preconfirmations (the certificate reporter's) do not, and finalized blocks reach the index
+//! at most one view (or [`HOLD_AT_MOST`]) later.
 
 use crate::shared::raise;
 use commonware_actor::Feedback;
