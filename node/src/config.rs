@@ -216,9 +216,10 @@ pub struct Consensus {
     pub stall_timeout_ms: u64,
     pub term_length: u32,
     /// Lookahead: views a stable leader may propose, and others verify, ahead of certified
-    /// ancestry. 0 by default: 2 takes ~40 ms off the p50 and p99 with 50 ms between validators
-    /// and ~7% off saturation on 2 cores (docs/performance.md): worth it on a WAN. The
-    /// simulation campaign draws 2 for a third of its seeds.
+    /// ancestry. 0 by default: with 50 ms between validators 2 took ~40 ms off the p50 and p99
+    /// on 2 cores in a fast hour and nothing in a slow one (the views built ahead need CPU), and
+    /// ~7% off saturation (docs/performance.md): worth trying on a WAN. The simulation campaign
+    /// draws 2 for a third of its seeds.
     pub optimistic_views: u64,
     /// With lookahead: how long from its parent's timestamp a leader waits for the parent's
     /// notarization before it builds on the parent unnotarized.

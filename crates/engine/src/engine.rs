@@ -119,7 +119,8 @@ impl Default for Timing {
             term_length: NonZeroU32::new(1_000).expect("non-zero"),
             // Measured with `make bench` on 2 cores: 16 views of optimistic lookahead queued
             // blocks behind unverified ancestors (accepted -> notarized p50 ~590 ms); 0: ~60 ms.
-            // 2 took ~40 ms off the p50 with 50 ms between validators but doubled the loopback
+            // 2 took ~40 ms off the p50 with 50 ms between validators (in a fast hour; nothing
+            // in a slow one, the views built ahead needing CPU) but doubled the loopback
             // view; with `build_ahead_after` the loopback view stays, saturation drops ~7%.
             optimistic_views: 0,
             mailbox_size: 16_384,
