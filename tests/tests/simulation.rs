@@ -166,7 +166,7 @@ enum Byzantine {
     /// commonware's `Outdated`: votes for proposals a few views old.
     Outdated,
     /// A full Ordo validator whose proposals break Ordo's rules (duplicate transaction, too many
-    /// bytes, a body that does not match `batches_root`, a timestamp beyond the limit).
+    /// bytes, a batch for a rollup outside the registry, a timestamp before its parent's).
     InvalidBlocks,
 }
 

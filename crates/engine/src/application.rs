@@ -154,7 +154,7 @@ impl Application {
 
     /// Test only (a Byzantine leader): turns a valid proposal into one that breaks a different
     /// rule in each view, so honest validators refuse it: a transaction twice, more bytes than
-    /// `max_block_bytes`, a body that does not match `batches_root`, a timestamp before its
+    /// `max_block_bytes`, a batch for a rollup outside the registry, a timestamp before its
     /// parent's. Each still decodes: the proposer's own marshal stores it as verified and reads
     /// it back when it builds on it.
     fn break_rules(&self, mut header: Header, mut batches: Vec<Batch>, parent: &Block) -> Block {
@@ -183,9 +183,14 @@ impl Application {
                 Block::new(header, batches)
             }
             2 => {
-                let mut block = Block::new(header, batches);
-                block.batches[0].txs.push(filler(0, 64));
-                block
+                // A batch for a rollup the registry does not have. (Not a body that misses
+                // `batches_root`, nor a batch more, nor batches out of order: the codec refuses
+                // those, and the proposer's marshal could not read back its own block.)
+                let unknown = self.rules.rollups.iter().map(|r| r.id).max().unwrap_or(0) + 1;
+                if let Some(last) = batches.last_mut() {
+                    last.rollup = unknown;
+                }
+                Block::new(header, batches)
             }
             _ => {
                 // Past the clock tolerance instead when the parent is genesis (timestamp 0).
