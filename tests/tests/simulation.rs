@@ -14,8 +14,8 @@
 //! finalized blocks at one height; every accepted transaction included exactly once; every forced
 //! entry included, marked forced, by the first block whose L1 reference reaches its deadline; new
 //! finalized blocks after healing; and, reported as a rate, notarized blocks that never finalized
-//! (preconfirmation re-orgs). By default each seed runs twice and the two runs must leave the same
-//! auditor state.
+//! (preconfirmation re-orgs), with how many of them were built on a parent that was dropped too.
+//! By default each seed runs twice and the two runs must leave the same auditor state.
 //!
 //! `SEEDS=n` runs seeds `0..n` (default `0..`[`CI_SEEDS`]), `SEEDS=a..b` seeds `a..b`, `SEED=n`
 //! only seed n, `SIM_ONCE=1` skips the second run of each seed, `SIM_JOBS=n` runs n seeds at a
@@ -342,8 +342,9 @@ struct FaultCounts {
 struct Record {
     /// Hashes of transactions an honest validator accepted.
     accepted: RwLock<HashSet<[u8; 32]>>,
-    /// Per honest validator: digests of the blocks it saw notarized, with their heights.
-    notarized: Mutex<BTreeMap<usize, BTreeMap<[u8; 32], u64>>>,
+    /// Per honest validator: digests of the blocks it saw notarized, with their heights and
+    /// parents.
+    notarized: Mutex<BTreeMap<usize, BTreeMap<[u8; 32], (u64, [u8; 32])>>>,
     faults: Mutex<FaultCounts>,
 }
 
@@ -747,7 +748,10 @@ fn record_notarized(ctx: &Context, handle: &Handle, i: usize, record: Arc<Record
                         .unwrap()
                         .entry(i)
                         .or_default()
-                        .insert(c.block.digest().0, c.block.height());
+                        .insert(
+                            c.block.digest().0,
+                            (c.block.height(), c.block.header.parent.0),
+                        );
                 }
                 Ok(Event::Finalized(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -865,6 +869,8 @@ struct Report {
     fingerprint: String,
     notarized: usize,
     reorgs: usize,
+    /// Of `reorgs`, those built on a parent that was not finalized either.
+    on_dropped_parent: usize,
 }
 
 /// Runs one seed to completion across its faults and checks the invariants.
@@ -1043,22 +1049,25 @@ fn run_seed(seed: u64) -> Result<Report, String> {
         ));
     }
     // Preconfirmation re-orgs: notarized blocks at a finalized height that are not the block
-    // finalized there.
+    // finalized there. One whose parent was finalized lost its height to a sibling; one whose
+    // parent was dropped too was built on a block that never made it (what building ahead of
+    // an unnotarized parent risks).
     let notarized = record.notarized.lock().unwrap();
     let mut seen = HashSet::new();
-    let mut reorgs = HashSet::new();
+    let mut reorgs = HashMap::new();
     for (i, chain) in &chains {
-        for (digest, height) in notarized.get(i).into_iter().flatten() {
+        for (digest, (height, parent)) in notarized.get(i).into_iter().flatten() {
             seen.insert(*digest);
-            if let Some(final_digest) = chain.digests.get(*height as usize - 1) {
-                if final_digest != digest {
-                    reorgs.insert(*digest);
-                }
+            let at = *height as usize;
+            if chain.digests.get(at - 1).is_some_and(|f| f != digest) {
+                let parent_kept = at == 1 || chain.digests.get(at - 2) == Some(parent);
+                reorgs.insert(*digest, !parent_kept);
             }
         }
     }
+    let on_dropped_parent = reorgs.values().filter(|&&dropped| dropped).count();
     let line = format!(
-        "{} faults={} (crashes={} partitions={} kills={}) finalized={finalized} notarized={} notarized-not-finalized={}",
+        "{} faults={} (crashes={} partitions={} kills={}) finalized={finalized} notarized={} notarized-not-finalized={} (on-a-dropped-parent={on_dropped_parent})",
         scenario.describe(),
         faults.crashes + faults.partitions + faults.kills,
         faults.crashes,
@@ -1068,10 +1077,15 @@ fn run_seed(seed: u64) -> Result<Report, String> {
         reorgs.len(),
     );
     Ok(Report {
-        fingerprint: format!("{state}:{finalized}:{}:{}", seen.len(), reorgs.len()),
+        fingerprint: format!(
+            "{state}:{finalized}:{}:{}:{on_dropped_parent}",
+            seen.len(),
+            reorgs.len()
+        ),
         line,
         notarized: seen.len(),
         reorgs: reorgs.len(),
+        on_dropped_parent,
     })
 }
 
@@ -1138,6 +1152,7 @@ struct Tally {
     failed: Vec<u64>,
     notarized: usize,
     reorgs: usize,
+    on_dropped_parent: usize,
 }
 
 #[test]
@@ -1168,6 +1183,7 @@ fn simulation_campaign_keeps_safety_exactly_once_forced_inclusion_and_liveness()
                         tally.passed += 1;
                         tally.notarized += report.notarized;
                         tally.reorgs += report.reorgs;
+                        tally.on_dropped_parent += report.on_dropped_parent;
                         println!("seed {seed}: {} ok ({elapsed:.1} s)", report.line);
                     }
                     Err(violation) => {
@@ -1187,6 +1203,7 @@ fn simulation_campaign_keeps_safety_exactly_once_forced_inclusion_and_liveness()
         mut failed,
         notarized,
         reorgs,
+        on_dropped_parent,
     } = tally.into_inner().unwrap();
     failed.sort_unstable();
     println!(
@@ -1197,7 +1214,7 @@ fn simulation_campaign_keeps_safety_exactly_once_forced_inclusion_and_liveness()
         started.elapsed().as_secs_f64()
     );
     println!(
-        "re-org rate: {reorgs} of {notarized} notarized blocks never finalized ({:.3}%)",
+        "re-org rate: {reorgs} of {notarized} notarized blocks never finalized ({:.3}%), {on_dropped_parent} of them on a parent that was dropped too",
         if notarized == 0 {
             0.0
         } else {
