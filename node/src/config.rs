@@ -224,7 +224,8 @@ pub struct Consensus {
     /// dropped too; with `build_ahead_after_ms` 75, ~0.21%.
     pub optimistic_views: u64,
     /// With lookahead: how long from its parent's timestamp a leader waits for the parent's
-    /// notarization before it builds on the parent unnotarized.
+    /// notarization before it builds on the parent unnotarized (0: at once, which ties more
+    /// blocks to a view that may still fail).
     pub build_ahead_after_ms: u64,
     pub activity_timeout: u64,
     pub mempool_max_pending_txs: usize,
