@@ -132,7 +132,7 @@ impl Default for Timing {
             // only added views for the cores to run); with 50 ms between validators it is not.
             // A block built at once on an unnotarized parent is lost with it when the parent's
             // view fails: in the simulation that doubled the share of notarized blocks never
-            // finalized, and waiting brought it back to the rate without lookahead.
+            // finalized, and waiting brought it back to about the rate without lookahead.
             build_ahead_after: Duration::from_millis(75),
         }
     }
