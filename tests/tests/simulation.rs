@@ -342,10 +342,15 @@ struct FaultCounts {
 struct Record {
     /// Hashes of transactions an honest validator accepted.
     accepted: RwLock<HashSet<[u8; 32]>>,
-    /// Per honest validator: digests of the blocks it saw notarized, with their heights and
-    /// parents.
-    notarized: Mutex<BTreeMap<usize, BTreeMap<[u8; 32], (u64, [u8; 32])>>>,
+    /// Per honest validator: digests of the blocks it saw notarized.
+    notarized: Mutex<BTreeMap<usize, BTreeMap<[u8; 32], Notarized>>>,
     faults: Mutex<FaultCounts>,
+}
+
+/// What the re-org count needs of a notarized block.
+struct Notarized {
+    height: u64,
+    parent: [u8; 32],
 }
 
 fn open_handle(dir: &Path, context: &Context) -> Result<Handle, String> {
@@ -750,7 +755,10 @@ fn record_notarized(ctx: &Context, handle: &Handle, i: usize, record: Arc<Record
                         .or_default()
                         .insert(
                             c.block.digest().0,
-                            (c.block.height(), c.block.header.parent.0),
+                            Notarized {
+                                height: c.block.height(),
+                                parent: c.block.header.parent.0,
+                            },
                         );
                 }
                 Ok(Event::Finalized(_)) => {}
@@ -1056,7 +1064,7 @@ fn run_seed(seed: u64) -> Result<Report, String> {
     let mut seen = HashSet::new();
     let mut reorgs = HashMap::new();
     for (i, chain) in &chains {
-        for (digest, (height, parent)) in notarized.get(i).into_iter().flatten() {
+        for (digest, Notarized { height, parent }) in notarized.get(i).into_iter().flatten() {
             seen.insert(*digest);
             let at = *height as usize;
             if chain.digests.get(at - 1).is_some_and(|f| f != digest) {
