@@ -219,9 +219,9 @@ pub struct Consensus {
     /// ancestry. 0 by default: with 50 ms between validators 2 took ~40 ms off the p50 and p99
     /// on 2 cores in a fast hour and nothing in a slow one (the views built ahead need CPU), and
     /// ~7% off saturation (docs/performance.md): worth trying on a WAN. The simulation campaign
-    /// draws 2 for a third of its seeds: building ahead at once, ~0.45% of notarized blocks
-    /// never finalized (against ~0.24% without), half of them built on a parent that was
-    /// dropped too; with `build_ahead_after_ms` 75, ~0.25%.
+    /// draws 2 for a third of its seeds: building ahead at once, ~0.42% of notarized blocks
+    /// never finalized (against ~0.23% without), half of them built on a parent that was
+    /// dropped too; with `build_ahead_after_ms` 75, ~0.28%.
     pub optimistic_views: u64,
     /// With lookahead: how long from its parent's timestamp a leader waits for the parent's
     /// notarization before it builds on the parent unnotarized (0: at once, which ties more
