@@ -103,8 +103,10 @@ pub struct Node {
     pub bls_share: String,
     pub p2p_listen: SocketAddr,
     pub rpc_listen: SocketAddr,
+    /// What the log holds (an `EnvFilter` directive such as `info`); `RUST_LOG` overrides it.
     #[serde(default = "default_log_level")]
     pub log_level: String,
+    /// One JSON object a line instead of text.
     #[serde(default)]
     pub log_json: bool,
     #[serde(default = "default_worker_threads")]

@@ -7,7 +7,7 @@ use crate::{
 use commonware_codec::EncodeSize as _;
 use commonware_utils::channel::watch;
 use ordo_mempool::Mempool;
-use ordo_types::{Block, Digest, PublicKey};
+use ordo_types::{Block, Digest, PublicKey, TxHash};
 use ordo_watch::Watch;
 use std::{
     collections::{HashMap, VecDeque},
@@ -173,24 +173,31 @@ impl Shared {
                 ));
             }
         }
-        // Measured before the block's transactions leave the mempool (at finalization).
-        let hashes: Vec<_> = certified
-            .block
-            .tx_hashes()
-            .iter()
-            .flatten()
-            .copied()
-            .collect();
-        self.handle
-            .liveness
-            .record_latencies(self.mempool.waited_ms(&hashes));
         self.handle
             .preconfirmations
             .write()
             .expect("poisoned")
             .insert(certified.clone());
+        let hashes = latency_sample(certified.block.tx_hashes());
         self.publish(Event::Notarized(certified));
+        // After the notice, which the look-ups (under the mempool's lock) need not delay; still
+        // before the block's transactions leave the mempool (at finalization).
+        self.handle
+            .liveness
+            .record_latencies(self.mempool.waited_ms(&hashes));
     }
+}
+
+/// Most of a notarized block's transactions whose wait is measured ([`latency_sample`]).
+const LATENCY_SAMPLES_PER_BLOCK: usize = 256;
+
+/// An even spread of at most [`LATENCY_SAMPLES_PER_BLOCK`] of a block's transaction hashes: the
+/// accepted -> notarized percentiles need a sample, not a mempool look-up for each of a loaded
+/// block's thousands of transactions.
+fn latency_sample(batches: &[Vec<TxHash>]) -> Vec<TxHash> {
+    let count: usize = batches.iter().map(Vec::len).sum();
+    let stride = count.div_ceil(LATENCY_SAMPLES_PER_BLOCK).max(1);
+    batches.iter().flatten().step_by(stride).copied().collect()
 }
 
 #[cfg(test)]
@@ -205,6 +212,35 @@ mod tests {
         header.height = height;
         let tx = Bytes::from(vec![height as u8; bytes]);
         Arc::new(Block::new(header, vec![Batch::new(901, vec![tx])]))
+    }
+
+    #[test]
+    fn a_small_block_is_measured_whole_and_a_large_one_evenly_sampled() {
+        let hashes = |n: usize, first: usize| -> Vec<TxHash> {
+            (first..first + n)
+                .map(|i| {
+                    let mut hash = [0u8; 32];
+                    hash[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                    hash
+                })
+                .collect()
+        };
+        let small = vec![hashes(3, 0), vec![], hashes(2, 3)];
+        assert_eq!(latency_sample(&small), small.concat());
+
+        let large = vec![hashes(400, 0), hashes(400, 400), hashes(200, 800)];
+        let sample = latency_sample(&large);
+        assert!(sample.len() <= LATENCY_SAMPLES_PER_BLOCK && sample.len() > 200);
+        // Every rollup's batch is represented, the last one too.
+        let all = large.concat();
+        let positions: Vec<_> = sample
+            .iter()
+            .map(|h| all.iter().position(|a| a == h).unwrap())
+            .collect();
+        assert!(
+            positions.iter().any(|&p| p >= 800),
+            "the last batch is sampled"
+        );
     }
 
     #[test]

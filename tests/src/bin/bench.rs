@@ -1329,7 +1329,7 @@ fn print_table(report: &Value) {
         .enumerate()
     {
         println!(
-            "validator {i}: accepted->notarized p50 {} ms, p99 {} ms (its last {} local txs, {} of them from the half-load phase)",
+            "validator {i}: accepted->notarized p50 {} ms, p99 {} ms (its last {} local txs measured, {} of them in the half-load phase)",
             l["p50Ms"], l["p99Ms"], l["window"], l["from_this_phase"]
         );
     }
